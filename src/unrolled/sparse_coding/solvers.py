@@ -1,0 +1,489 @@
+r"""Classic batched solvers of the sparse-coding family.
+
+* :func:`ista` and :func:`fista` solve the Lasso
+
+  .. math:: \min_x \tfrac12 \|y - A x\|_2^2 + \lambda \|x\|_1 ,
+
+* :func:`iht` attacks the sparsity-constrained least-squares problem
+
+  .. math:: \min_x \tfrac12 \|y - A x\|_2^2 \quad \text{s.t.} \quad \|x\|_0 \le k .
+
+All three work on a batch of problems that share the dictionary ``A``: ``y`` is
+``(B, m)`` (or a single ``(m,)`` vector) and every product is batch-first
+(``x @ A.T``, ``r @ A``), with no Python loop over the batch. Each problem
+stops on its own optimality criterion: once it is met, that problem is frozen
+(its iterate is no longer updated and is removed from the working set), so the
+returned ``x`` of a converged problem is exactly the iterate that met the
+criterion. The loop ends when every problem has converged or after
+``max_iter`` iterations.
+
+One iteration costs one product with ``A`` and one with ``A^T`` per active
+problem; the gradient it computes at the new iterate serves both the stopping
+test and the next step (FISTA obtains the gradient at its extrapolated point
+as the same linear combination of the gradients at the last two iterates).
+
+The solvers are not differentiable: they run under :func:`torch.no_grad` and
+return detached tensors.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from unrolled.core.prox import hard_threshold, soft_threshold
+from unrolled.core.result import SolverResult
+from unrolled.core.validation import (
+    as_batch,
+    check_int,
+    check_positive,
+    check_same_dtype_device,
+    check_tensor,
+)
+from unrolled.sparse_coding.data import lipschitz_constant
+
+__all__ = ["ista", "fista", "iht", "lasso_objective", "lasso_kkt_violation"]
+
+# Maps (x_new, grad_new, x_old) -> per-problem stopping criterion, shape (B,).
+_Criterion = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+
+# --------------------------------------------------------------------------- #
+# Diagnostics (public: handy in tests and notebooks)
+# --------------------------------------------------------------------------- #
+def lasso_objective(y: Tensor, A: Tensor, x: Tensor, lam: float) -> Tensor:
+    r"""Per-problem Lasso objective :math:`\tfrac12\|y - Ax\|_2^2 + \lambda\|x\|_1`.
+
+    Parameters
+    ----------
+    y : Tensor
+        ``(..., m)`` measurements.
+    A : Tensor
+        ``(m, n)`` dictionary.
+    x : Tensor
+        ``(..., n)`` codes.
+    lam : float
+        Regularisation weight.
+
+    Returns
+    -------
+    Tensor
+        ``(...)`` objective values.
+    """
+    r = x @ A.T - y
+    return 0.5 * r.pow(2).sum(-1) + lam * x.abs().sum(-1)
+
+
+def lasso_kkt_violation(x: Tensor, neg_grad: Tensor, lam: float) -> Tensor:
+    r"""Normalised violation of the Lasso optimality (KKT) conditions.
+
+    With :math:`g = A^T(y - Ax)` (``neg_grad``), the conditions are
+    :math:`g_i = \lambda\,\mathrm{sign}(x_i)` where :math:`x_i \ne 0` and
+    :math:`|g_i| \le \lambda` where :math:`x_i = 0`. The violation is the
+    largest deviation over the coordinates, divided by :math:`\lambda`.
+
+    Parameters
+    ----------
+    x : Tensor
+        ``(..., n)`` codes.
+    neg_grad : Tensor
+        ``(..., n)`` :math:`A^T(y - Ax)`.
+    lam : float
+        Regularisation weight (``> 0``).
+
+    Returns
+    -------
+    Tensor
+        ``(...)`` non-negative violations (``0`` exactly at a solution).
+    """
+    on_support = (neg_grad - lam * torch.sign(x)).abs()
+    off_support = torch.relu(neg_grad.abs() - lam)
+    viol = torch.where(x != 0, on_support, off_support)
+    return viol.amax(dim=-1) / lam
+
+
+# --------------------------------------------------------------------------- #
+# Validation
+# --------------------------------------------------------------------------- #
+def _check_inputs(
+    y: Tensor,
+    A: Tensor,
+    x0: Tensor | None,
+    max_iter: int,
+    tol: float,
+    step: float | None,
+) -> tuple[Tensor, Tensor, Tensor, bool, int, float, float]:
+    """Validate the arguments shared by all solvers.
+
+    Returns ``(y_batch, A, x0_batch, unbatched, max_iter, tol, step)`` with
+    ``step`` resolved to ``1 / ||A||_2^2`` when ``None``.
+    """
+    check_tensor("A", A, ndim=2)
+    if A.is_complex():
+        raise ValueError(f"A must be real, got dtype {A.dtype}")
+    m, n = A.shape
+    if m == 0 or n == 0:
+        raise ValueError(f"A must have non-zero dimensions, got shape {tuple(A.shape)}")
+    yb, unbatched = as_batch("y", y, m)
+    if y.is_complex():
+        raise ValueError(f"y must be real, got dtype {y.dtype}")
+    if x0 is None:
+        check_same_dtype_device(y=y, A=A)
+        xb = torch.zeros(yb.shape[0], n, dtype=y.dtype, device=y.device)
+    else:
+        check_tensor("x0", x0, ndim=(1, 2))
+        check_same_dtype_device(y=y, A=A, x0=x0)
+        expected = (n,) if unbatched else (yb.shape[0], n)
+        if tuple(x0.shape) != expected:
+            raise ValueError(f"x0 must have shape {expected} (like y, with n={n} columns), got {tuple(x0.shape)}")
+        xb = x0.reshape(yb.shape[0], n).clone()
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    tol = check_positive("tol", tol, allow_zero=True)
+    if step is None:
+        L = lipschitz_constant(A)
+        if not L > 0:
+            raise ValueError("A must not be all zeros (its Lipschitz constant ||A||_2^2 is 0)")
+        step = 1.0 / L
+    else:
+        step = check_positive("step", step)
+    return yb, A, xb, unbatched, max_iter, tol, step
+
+
+# --------------------------------------------------------------------------- #
+# Shared engine
+# --------------------------------------------------------------------------- #
+def _proximal_gradient(
+    y: Tensor,
+    A: Tensor,
+    x0: Tensor,
+    *,
+    prox: Callable[[Tensor], Tensor],
+    criterion: _Criterion,
+    penalty: Callable[[Tensor], Tensor],
+    step: float,
+    max_iter: int,
+    tol: float,
+    momentum: bool,
+) -> tuple[Tensor, Tensor, Tensor, dict]:
+    """Batched (accelerated) proximal gradient with per-problem freezing.
+
+    Parameters
+    ----------
+    y : Tensor
+        ``(B, m)`` measurements.
+    A : Tensor
+        ``(m, n)`` dictionary.
+    x0 : Tensor
+        ``(B, n)`` starting point (owned: may be modified).
+    prox : callable
+        ``v -> prox(v)`` applied to the gradient step ``z - step * grad(z)``.
+    criterion : callable
+        ``(x_new, grad_new, x_old) -> (B,)`` stopping criterion; a problem
+        converges at the first iteration where it is ``< tol``.
+    penalty : callable
+        ``x -> (B,)`` regulariser value, added to the data fit in the
+        ``'objective'`` history.
+    step, max_iter, tol : float, int, float
+        Step size, iteration cap and tolerance.
+    momentum : bool
+        Use Beck–Teboulle (FISTA) extrapolation.
+
+    Returns
+    -------
+    x, n_iter, converged, history
+    """
+    B = y.shape[0]
+    device = y.device
+    x_out = x0.clone()
+    n_iter = torch.full((B,), max_iter, dtype=torch.int64, device=device)
+    converged = torch.zeros(B, dtype=torch.bool, device=device)
+    history: dict[str, list[float]] = {"objective": [], "criterion": []}
+    if B == 0:
+        n_iter.zero_()
+        return x_out, n_iter, converged, history
+
+    obj_all = torch.empty(B, dtype=y.dtype, device=device)
+    crit_all = torch.empty(B, dtype=y.dtype, device=device)
+    active = torch.arange(B, device=device)  # original indices of the working set
+
+    x = x0
+    g = (x @ A.T - y) @ A  # gradient of the data fit at x
+    x_prev, g_prev = x, g
+    t, beta = 1.0, 0.0
+
+    for it in range(1, max_iter + 1):
+        if momentum and beta != 0.0:
+            z = x + beta * (x - x_prev)
+            gz = g + beta * (g - g_prev)  # grad is affine: grad(z) from grads at x, x_prev
+        else:
+            z, gz = x, g
+        x_new = prox(z - step * gz)
+        r_new = x_new @ A.T - y
+        g_new = r_new @ A
+
+        crit = criterion(x_new, g_new, x)
+        obj = 0.5 * r_new.pow(2).sum(-1) + penalty(x_new)
+        obj_all[active] = obj
+        crit_all[active] = crit
+        done = crit < tol
+        stats = torch.stack([obj_all.mean(), crit_all.max(), done.any().to(y.dtype)]).tolist()
+        history["objective"].append(stats[0])
+        history["criterion"].append(stats[1])
+
+        if momentum:
+            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+            beta = (t - 1.0) / t_next
+            t = t_next
+        x_prev, g_prev, x, g = x, g, x_new, g_new
+
+        if stats[2]:
+            finished = active[done]
+            x_out[finished] = x[done]
+            n_iter[finished] = it
+            converged[finished] = True
+            keep = ~done
+            active = active[keep]
+            if active.numel() == 0:
+                break
+            x, g, y = x[keep], g[keep], y[keep]
+            x_prev, g_prev = x_prev[keep], g_prev[keep]
+
+    if active.numel() > 0:
+        x_out[active] = x
+    return x_out, n_iter, converged, history
+
+
+def _finish(x: Tensor, n_iter: Tensor, converged: Tensor, history: dict, unbatched: bool) -> SolverResult:
+    if unbatched:
+        return SolverResult(x=x[0], n_iter=n_iter[0], converged=converged[0], history=history)
+    return SolverResult(x=x, n_iter=n_iter, converged=converged, history=history)
+
+
+def _lasso(
+    y: Tensor,
+    A: Tensor,
+    lam: float,
+    max_iter: int,
+    tol: float,
+    x0: Tensor | None,
+    step: float | None,
+    momentum: bool,
+) -> SolverResult:
+    yb, A, xb, unbatched, max_iter, tol, step = _check_inputs(y, A, x0, max_iter, tol, step)
+    lam = check_positive("lam", lam)
+    thresh = step * lam
+    with torch.no_grad():
+        x, n_iter, conv, hist = _proximal_gradient(
+            yb.detach(),
+            A.detach(),
+            xb.detach(),
+            prox=lambda v: soft_threshold(v, thresh),
+            criterion=lambda x_new, g_new, x_old: lasso_kkt_violation(x_new, -g_new, lam),
+            penalty=lambda x_new: lam * x_new.abs().sum(-1),
+            step=step,
+            max_iter=max_iter,
+            tol=tol,
+            momentum=momentum,
+        )
+    return _finish(x, n_iter, conv, hist, unbatched)
+
+
+# --------------------------------------------------------------------------- #
+# Public solvers
+# --------------------------------------------------------------------------- #
+def ista(
+    y: Tensor,
+    A: Tensor,
+    lam: float,
+    *,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    x0: Tensor | None = None,
+    step: float | None = None,
+) -> SolverResult:
+    r"""Iterative shrinkage-thresholding (ISTA) for a batch of Lasso problems.
+
+    Iterates :math:`x \leftarrow \mathcal{S}_{\eta\lambda}\big(x - \eta A^T(Ax - y)\big)`
+    with :math:`\mathcal{S}` the soft threshold and :math:`\eta` the step.
+
+    Parameters
+    ----------
+    y : Tensor
+        ``(B, m)`` measurements, or a single ``(m,)`` vector.
+    A : Tensor
+        ``(m, n)`` dictionary, same dtype and device as ``y``.
+    lam : float
+        Regularisation weight :math:`\lambda > 0`.
+    max_iter : int, optional
+        Iteration cap (``>= 1``).
+    tol : float, optional
+        Tolerance (``>= 0``) on the normalised KKT violation
+        (:func:`lasso_kkt_violation`); a problem converges at the first
+        iteration where it is strictly below ``tol`` and is then frozen.
+        ``tol=0`` never stops early, so exactly ``max_iter`` iterations run.
+    x0 : Tensor, optional
+        Starting point shaped like ``y`` with ``n`` columns; zeros when ``None``.
+    step : float, optional
+        Step size :math:`\eta > 0`; ``1 / ||A||_2^2`` when ``None``.
+
+    Returns
+    -------
+    SolverResult
+        ``x`` ``(B, n)`` (or ``(n,)``), ``n_iter`` and ``converged`` ``(B,)``
+        (or 0-dim), and ``history`` with ``'objective'`` (batch mean Lasso
+        objective) and ``'criterion'`` (batch max KKT violation) per iteration.
+
+    Raises
+    ------
+    ValueError
+        On a bad argument; the message names it.
+
+    Examples
+    --------
+    >>> from unrolled.sparse_coding.data import SparseCodingProblem
+    >>> prob = SparseCodingProblem(m=20, n=40, p=0.1, seed=0)
+    >>> y, _ = prob.sample(8, torch.Generator().manual_seed(0))
+    >>> res = ista(y, prob.A, 0.05, tol=1e-4)
+    >>> res.x.shape
+    torch.Size([8, 40])
+    """
+    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=False)
+
+
+def fista(
+    y: Tensor,
+    A: Tensor,
+    lam: float,
+    *,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    x0: Tensor | None = None,
+    step: float | None = None,
+) -> SolverResult:
+    r"""FISTA (Beck & Teboulle, 2009) for a batch of Lasso problems.
+
+    Plain FISTA, without restart: with :math:`t_1 = 1` and :math:`z_1 = x_0`,
+
+    .. math::
+        x_k = \mathcal{S}_{\eta\lambda}\big(z_k - \eta A^T(Az_k - y)\big),\quad
+        t_{k+1} = \tfrac{1 + \sqrt{1 + 4t_k^2}}{2},\quad
+        z_{k+1} = x_k + \tfrac{t_k - 1}{t_{k+1}}(x_k - x_{k-1}).
+
+    The stopping criterion is evaluated at :math:`x_k`.
+
+    Parameters
+    ----------
+    y : Tensor
+        ``(B, m)`` measurements, or a single ``(m,)`` vector.
+    A : Tensor
+        ``(m, n)`` dictionary, same dtype and device as ``y``.
+    lam : float
+        Regularisation weight :math:`\lambda > 0`.
+    max_iter : int, optional
+        Iteration cap (``>= 1``).
+    tol : float, optional
+        Tolerance (``>= 0``) on the normalised KKT violation
+        (:func:`lasso_kkt_violation`) at :math:`x_k`; a problem converges at the
+        first iteration where it is strictly below ``tol`` and is then frozen.
+        ``tol=0`` runs exactly ``max_iter`` iterations.
+    x0 : Tensor, optional
+        Starting point shaped like ``y`` with ``n`` columns; zeros when ``None``.
+    step : float, optional
+        Step size :math:`\eta > 0`; ``1 / ||A||_2^2`` when ``None``.
+
+    Returns
+    -------
+    SolverResult
+        As for :func:`ista`.
+
+    Raises
+    ------
+    ValueError
+        On a bad argument; the message names it.
+    """
+    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=True)
+
+
+def iht(
+    y: Tensor,
+    A: Tensor,
+    k: int,
+    *,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    x0: Tensor | None = None,
+    step: float | None = None,
+) -> SolverResult:
+    r"""Iterative hard thresholding (Blumensath & Davies) for a batch of problems.
+
+    Attacks :math:`\min_x \tfrac12\|y - Ax\|_2^2` s.t. :math:`\|x\|_0 \le k` with
+    :math:`x \leftarrow H_k\big(x - \eta A^T(Ax - y)\big)`, where :math:`H_k`
+    keeps the ``k`` largest-magnitude entries of each row
+    (:func:`~unrolled.core.prox.hard_threshold`).
+
+    Parameters
+    ----------
+    y : Tensor
+        ``(B, m)`` measurements, or a single ``(m,)`` vector.
+    A : Tensor
+        ``(m, n)`` dictionary, same dtype and device as ``y``.
+    k : int
+        Sparsity level, an int in ``[1, n]``. (It takes the place of ``lam`` in
+        the signature shared with :func:`ista` and :func:`fista`.)
+    max_iter : int, optional
+        Iteration cap (``>= 1``).
+    tol : float, optional
+        Tolerance (``>= 0``) on the relative change of the iterate,
+        :math:`\|x_{new} - x\|_2 / \max(\|x\|_2, \mathrm{tiny})` with ``tiny``
+        the smallest positive normal number of the dtype (the problem has no
+        cheap optimality certificate). A problem converges at the first
+        iteration where it is strictly below ``tol`` and is then frozen.
+    x0 : Tensor, optional
+        Starting point shaped like ``y`` with ``n`` columns; zeros when ``None``.
+    step : float, optional
+        Step size :math:`\eta > 0`; ``1 / ||A||_2^2`` when ``None``, which makes
+        the objective non-increasing from the first iteration on.
+
+    Returns
+    -------
+    SolverResult
+        ``x`` with at most ``k`` non-zeros per row; ``history`` holds
+        ``'objective'`` (batch mean of :math:`\tfrac12\|y - Ax\|_2^2`) and
+        ``'criterion'`` (batch max relative change) per iteration.
+
+    Raises
+    ------
+    ValueError
+        On a bad argument; the message names it.
+    """
+    yb, A, xb, unbatched, max_iter, tol, step = _check_inputs(y, A, x0, max_iter, tol, step)
+    n = A.shape[1]
+    if isinstance(k, numbers.Integral) and not isinstance(k, bool):
+        k = int(k)
+    k = check_int("k", k, minimum=1)
+    if k > n:
+        raise ValueError(f"k must be in [1, n={n}], got {k}")
+    tiny = torch.finfo(yb.dtype).tiny
+
+    def rel_change(x_new: Tensor, g_new: Tensor, x_old: Tensor) -> Tensor:
+        diff = torch.linalg.vector_norm(x_new - x_old, dim=-1)
+        return diff / torch.linalg.vector_norm(x_old, dim=-1).clamp_min(tiny)
+
+    with torch.no_grad():
+        x, n_iter, conv, hist = _proximal_gradient(
+            yb.detach(),
+            A.detach(),
+            xb.detach(),
+            prox=lambda v: hard_threshold(v, k),
+            criterion=rel_change,
+            penalty=lambda x_new: x_new.new_zeros(x_new.shape[0]),
+            step=step,
+            max_iter=max_iter,
+            tol=tol,
+            momentum=False,
+        )
+    return _finish(x, n_iter, conv, hist, unbatched)
