@@ -130,6 +130,11 @@ class LayerParameter(nn.Module):
         ``True``: one value shared by all layers. ``False``: one per layer.
     constraint : {'none', 'positive'} or transform from :func:`bounded`
         Feasible set, enforced by reparametrisation.
+    lr_scale : float, default 1
+        Multiplier of the learning rate the :class:`~unrolled.core.train.Trainer`
+        uses for this parameter (stored as ``raw[i].lr_scale``). Useful for
+        reparametrised scalars: an Adam step on ``log(theta)`` is a *relative*
+        change of ``theta``, much smaller than the same step on a matrix entry.
     dtype, device : optional
         Where the parameter lives. Defaults to those of ``init`` when it is a
         tensor, else torch's defaults.
@@ -149,6 +154,7 @@ class LayerParameter(nn.Module):
         *,
         tied: bool = False,
         constraint: Constraint | _Transform | None = None,
+        lr_scale: float = 1.0,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
@@ -170,6 +176,10 @@ class LayerParameter(nn.Module):
         self.raw = nn.ParameterList(
             [nn.Parameter(self.transform.inverse(v.detach().clone())) for v in values]
         )
+        if not lr_scale > 0:
+            raise ValueError(f"lr_scale must be > 0, got {lr_scale}")
+        for p in self.raw:
+            p.lr_scale = float(lr_scale)
 
     def __getitem__(self, k: int) -> Tensor:
         if not -self.n_layers <= k < self.n_layers:

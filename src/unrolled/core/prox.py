@@ -7,6 +7,8 @@ scalar, a per-coordinate vector or a per-sample column can be passed.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -86,7 +88,8 @@ def support_selection_threshold(x: Tensor, theta: Tensor | float, fraction: floa
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction}")
     n = x.shape[-1]
-    k = min(n, int(torch.tensor(fraction * n).ceil().item()))
+    # round in float64 with a little slack so that e.g. 0.012 * 500 gives 6, not 7
+    k = min(n, math.ceil(fraction * n - 1e-9))
     shrunk = soft_threshold(x, theta)
     if k == 0:
         return shrunk

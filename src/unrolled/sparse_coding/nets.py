@@ -39,6 +39,12 @@ from unrolled.sparse_coding.data import lipschitz_constant
 
 #: Support-selection schedule of the LISTA-CPSS paper (Chen et al. 2018, Sec. 5):
 #: layer k (1-based) trusts ``min(k * SS_STEP, SS_MAX)`` of the entries.
+#: Learning-rate multiplier of the positive scalars (thresholds, step sizes).
+#: They are learned as logarithms, where an Adam step of size lr is a relative
+#: change of lr; the multiplier brings that close to the absolute steps the
+#: papers take on the raw values (theta ~ 0.02, lr 5e-4).
+SCALAR_LR_SCALE = 20.0
+
 SS_STEP = 0.012
 SS_MAX = 0.13
 
@@ -136,7 +142,7 @@ class LISTA(SparseCodingNet):
         dt = self._dtype
         self.W1 = LayerParameter(torch.zeros(n, m, dtype=dt), n_layers, tied=tied)
         self.W2 = LayerParameter(torch.zeros(n, n, dtype=dt), n_layers, tied=tied)
-        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive")
+        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
 
     @classmethod
     def from_algorithm(cls, A: Tensor, lam: float, n_layers: int, tied: bool = False) -> "LISTA":
@@ -201,7 +207,7 @@ class LISTACP(_CoupledNet):
         super().__init__(m, n, n_layers, tied, dtype, ss_fractions)
         dt = self._dtype
         self.W = LayerParameter(torch.zeros(m, n, dtype=dt), n_layers, tied=tied)
-        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive")
+        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
 
     @classmethod
     def from_algorithm(cls, A: Tensor, lam: float, n_layers: int, tied: bool = False, **kwargs) -> "LISTACP":
@@ -280,8 +286,8 @@ class ALISTA(_CoupledNet):
         super().__init__(m, n, n_layers, tied, dtype, ss_fractions)
         dt = self._dtype
         self.register_buffer("W", torch.zeros(m, n, dtype=dt))
-        self.gamma = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive")
-        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive")
+        self.gamma = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
+        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
 
     @classmethod
     def from_algorithm(
@@ -336,8 +342,8 @@ class ISTALLT(_CoupledNet):
     def __init__(self, m: int, n: int, n_layers: int, tied: bool = False, dtype: str = "float64"):
         super().__init__(m, n, n_layers, tied, dtype, None)
         dt = self._dtype
-        self.gamma = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive")
-        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive")
+        self.gamma = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
+        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
 
     @classmethod
     def from_algorithm(cls, A: Tensor, lam: float, n_layers: int, tied: bool = False) -> "ISTALLT":

@@ -1,0 +1,389 @@
+"""One Trainer for every family.
+
+Features: online sampling or a fixed dataset; Adam with a per-stage learning
+rate schedule; validation-based best-model selection; layer-wise (stage-wise)
+schedules (:mod:`unrolled.core.stages`); checkpoints that resume exactly; a
+NaN/divergence guard; tqdm progress bars; and data-parallel training with
+``torch.distributed`` (DDP) when the process is launched under ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from unrolled.core.data_sources import as_data_source
+from unrolled.core.stages import Stage, end_to_end
+from unrolled.core.unrolled_net import UnrolledNet
+
+CHECKPOINT_FILE = "checkpoint.pt"
+SCHEDULES = ("constant", "cosine", "linear")
+
+
+class TrainingDivergedError(RuntimeError):
+    """Raised when the loss becomes NaN/inf or explodes; the model holds the last good weights."""
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns.
+
+    Attributes
+    ----------
+    best_val : float
+        Validation loss of the weights the model holds at the end.
+    history : list of dict
+        One record per validation: stage, step, global_step, lr, train_loss, val_loss.
+    stages : list of dict
+        Per stage: name, steps run, best validation loss, whether it stopped early.
+    n_steps : int
+        Optimisation steps run in total (across resumptions).
+    seconds : float
+        Wall-clock time of this call.
+    """
+
+    best_val: float
+    history: list[dict] = field(default_factory=list)
+    stages: list[dict] = field(default_factory=list)
+    n_steps: int = 0
+    seconds: float = 0.0
+
+
+def _distributed_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed_from_env(device: torch.device) -> tuple[int, int]:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE > 1``).
+
+    Uses the gloo backend on CPU and NCCL on CUDA. Returns ``(rank, world_size)``.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return _distributed_info()
+
+
+class Trainer:
+    """Train any model by minimising ``loss_fn(model(inputs), targets)``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The network. Layer-wise stages need an
+        :class:`~unrolled.core.unrolled_net.UnrolledNet`.
+    loss_fn : callable
+        ``loss_fn(prediction, target) -> scalar tensor``.
+    train_data : callable, (inputs, targets) pair, or data source
+        ``sample(n, generator)`` for online sampling (fresh data every batch),
+        or a fixed training set.
+    val_data : (inputs, targets) pair
+        Held-out validation set; the weights with the lowest validation loss
+        of each stage are kept.
+    stages : list of Stage, optional
+        The schedule (default: one end-to-end stage of ``max_steps`` at ``lr``).
+    lr, max_steps, patience : optional
+        Used only to build the default schedule.
+    batch_size : int
+        Global mini-batch size (split across processes under DDP).
+    val_every : int
+        Steps between validations (and checkpoints).
+    schedule : {'constant', 'cosine', 'linear'}
+        Learning-rate decay inside each stage, from the stage's ``lr``.
+    grad_clip : float, optional
+        Clip the gradient norm to this value.
+    checkpoint_dir : str or Path, optional
+        Write ``checkpoint.pt`` there at every validation; an existing one is
+        resumed from (exactly: weights, optimiser, random generator, stage and
+        step).
+    seed : int
+        Seeds the data generator (rank ``r`` of an online run uses ``seed + r``).
+    device : str or torch.device, optional
+        Default: the model's device.
+    progress : bool
+        Show progress bars (rank 0 only).
+    divergence_factor : float
+        Stop when a training loss exceeds this multiple of the first
+        validation loss (or is NaN/inf).
+    callbacks : list of callable
+        Called as ``cb(trainer, record)`` after every validation (and checkpoint).
+    val_batch_size : int
+        Chunk size of the validation forward passes.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: Callable[[Tensor, Tensor], Tensor],
+        train_data,
+        val_data: tuple[Tensor, Tensor],
+        *,
+        stages: list[Stage] | None = None,
+        lr: float = 1e-3,
+        max_steps: int = 1000,
+        patience: int | None = None,
+        batch_size: int = 64,
+        val_every: int = 50,
+        schedule: str = "constant",
+        grad_clip: float | None = None,
+        checkpoint_dir: str | Path | None = None,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+        progress: bool = True,
+        divergence_factor: float = 1e4,
+        callbacks: list[Callable] | None = None,
+        val_batch_size: int = 1024,
+    ):
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        if batch_size < 1 or val_every < 1:
+            raise ValueError("batch_size and val_every must be >= 1")
+        if not (isinstance(val_data, (tuple, list)) and len(val_data) == 2):
+            raise ValueError("val_data must be an (inputs, targets) pair")
+        self.stages = list(stages) if stages is not None else end_to_end(lr, max_steps, patience)
+        if not self.stages:
+            raise ValueError("stages must not be empty")
+        if any(s.active_layers is not None for s in self.stages) and not isinstance(model, UnrolledNet):
+            raise ValueError("stages with active_layers need an UnrolledNet model")
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.rank, self.world = init_distributed_from_env(self.device)
+        if batch_size % self.world:
+            raise ValueError(f"batch_size {batch_size} must be divisible by the {self.world} processes")
+        self.model = model.to(self.device)
+        self.loss_fn = loss_fn
+        self.data = as_data_source(train_data)
+        self.val_inputs, self.val_targets = (t.to(self.device) for t in val_data)
+        self.batch_size, self.val_every, self.schedule = batch_size, val_every, schedule
+        self.grad_clip, self.divergence_factor = grad_clip, divergence_factor
+        self.val_batch_size = val_batch_size
+        self.callbacks = list(callbacks or [])
+        self.progress = progress and self.rank == 0
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        online = not hasattr(self.data, "inputs")
+        self.generator = torch.Generator().manual_seed(int(seed) + (self.rank if online else 0))
+        self.seed = seed
+        # Progress state (all of it goes into checkpoints).
+        self.stage_index, self.step, self.global_step = 0, 0, 0
+        self.best_val, self.best_state, self.bad_validations = math.inf, None, 0
+        self.reference_loss: float | None = None
+        self.history: list[dict] = []
+        self.stage_summaries: list[dict] = []
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    # ------------------------------------------------------------------ helpers
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean validation loss of the current weights (sample-weighted over chunks)."""
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        for i in range(0, self.val_inputs.shape[0], self.val_batch_size):
+            xb = self.val_inputs[i : i + self.val_batch_size]
+            tb = self.val_targets[i : i + self.val_batch_size]
+            total += float(self.loss_fn(self.model(xb), tb)) * xb.shape[0]
+            count += xb.shape[0]
+        self.model.train(was_training)
+        return total / count
+
+    def _stage_parameters(self, stage: Stage) -> list[nn.Parameter]:
+        if stage.params == "new":
+            return list(self.model.layer_parameters(stage.active_layers - 1))
+        return [p for p in self.model.parameters()]
+
+    def _lr(self, stage: Stage, step: int) -> float:
+        frac = step / stage.max_steps
+        if self.schedule == "cosine":
+            return stage.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
+        if self.schedule == "linear":
+            return stage.lr * (1.0 - frac)
+        return stage.lr
+
+    def _snapshot(self) -> dict[str, Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _begin_stage(self, stage: Stage, optimizer_state: dict | None = None) -> tuple[nn.Module, list[nn.Parameter]]:
+        if stage.active_layers is not None:
+            self.model.active_layers = stage.active_layers
+        elif isinstance(self.model, UnrolledNet):
+            self.model.active_layers = self.model.n_layers
+        params = self._stage_parameters(stage)
+        ids = {id(p) for p in params}
+        for p in self.model.parameters():
+            p.requires_grad_(id(p) in ids)
+        # one parameter group per learning-rate scale (see LayerParameter's lr_scale)
+        groups: dict[float, list[nn.Parameter]] = {}
+        for p in params:
+            groups.setdefault(getattr(p, "lr_scale", 1.0), []).append(p)
+        self.optimizer = torch.optim.Adam(
+            [{"params": ps, "lr": stage.lr * s, "lr_scale": s} for s, ps in sorted(groups.items())]
+        )
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        net = self.model
+        if self.world > 1:
+            net = nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=True)
+        return net, params
+
+    # -------------------------------------------------------------- checkpoints
+    def _checkpoint_path(self) -> Path | None:
+        return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_FILE
+
+    def save_checkpoint(self) -> None:
+        """Write the full training state (rank 0 only), atomically."""
+        path = self._checkpoint_path()
+        if path is None or self.rank != 0:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "model": self._snapshot(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "generator": self.generator.get_state(),
+            "data": self.data.state_dict(),
+            "stage_index": self.stage_index,
+            "step": self.step,
+            "global_step": self.global_step,
+            "best_val": self.best_val,
+            "best_state": self.best_state,
+            "bad_validations": self.bad_validations,
+            "reference_loss": self.reference_loss,
+            "history": self.history,
+            "stage_summaries": self.stage_summaries,
+            "n_stages": len(self.stages),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    def _load_checkpoint(self) -> dict | None:
+        path = self._checkpoint_path()
+        if path is None or not path.is_file():
+            return None
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state["n_stages"] != len(self.stages):
+            raise ValueError(f"checkpoint {path} was written for {state['n_stages']} stages, this schedule has {len(self.stages)}")
+        self.model.load_state_dict(state["model"])
+        self.generator.set_state(state["generator"].cpu())
+        self.data.load_state_dict(state["data"])
+        for key in ("stage_index", "step", "global_step", "best_val", "best_state", "bad_validations",
+                    "reference_loss", "history", "stage_summaries"):
+            setattr(self, key, state[key])
+        return state["optimizer"]
+
+    # ------------------------------------------------------------------- train
+    def fit(self) -> TrainResult:
+        """Run (or resume) the whole schedule; returns a :class:`TrainResult`.
+
+        Raises
+        ------
+        TrainingDivergedError
+            When the loss turns NaN/inf or explodes. The model then holds the
+            best weights seen so far, and the checkpoint on disk is the last
+            good one.
+        """
+        t0 = time.perf_counter()
+        optimizer_state = self._load_checkpoint()
+        if self.reference_loss is None:
+            self.reference_loss = self.validate()
+            if not math.isfinite(self.reference_loss):
+                raise TrainingDivergedError(f"the initial validation loss is {self.reference_loss}: check the model and data")
+        while self.stage_index < len(self.stages):
+            stage = self.stages[self.stage_index]
+            self._run_stage(stage, optimizer_state)
+            optimizer_state = None
+        if self.world > 1:
+            dist.barrier()
+        return TrainResult(
+            best_val=self.best_val if self.stage_summaries else self.reference_loss,
+            history=list(self.history),
+            stages=list(self.stage_summaries),
+            n_steps=self.global_step,
+            seconds=time.perf_counter() - t0,
+        )
+
+    def _run_stage(self, stage: Stage, optimizer_state: dict | None) -> None:
+        resumed = optimizer_state is not None or self.step > 0
+        net, params = self._begin_stage(stage, optimizer_state)
+        if not resumed:
+            self.best_val, self.bad_validations = self.validate(), 0
+            self.best_state = self._snapshot()
+        bar = tqdm(total=stage.max_steps, initial=self.step, desc=f"[{self.stage_index + 1}/{len(self.stages)}] {stage.name}",
+                   disable=not self.progress, leave=False, dynamic_ncols=True)
+        stopped_early, running = False, 0.0
+        while self.step < stage.max_steps:
+            lr = self._lr(stage, self.step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
+            inputs, targets = self.data.next_batch(self.batch_size, self.generator, self.rank, self.world)
+            inputs, targets = inputs.to(self.device), targets.to(self.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(net(inputs), targets)
+            loss.backward()
+            loss_value = float(loss.detach())
+            self._guard(loss_value, params, stage)
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+            self.optimizer.step()
+            self.step += 1
+            self.global_step += 1
+            running += loss_value
+            bar.update(1)
+            if self.step % self.val_every == 0 or self.step == stage.max_steps:
+                n_avg = (self.step - 1) % self.val_every + 1
+                stopped_early = self._validation_point(stage, lr, running / n_avg, bar)
+                running = 0.0
+                if stopped_early:
+                    break
+        bar.close()
+        self.model.load_state_dict(self.best_state)
+        self.stage_summaries.append(
+            {"stage": stage.name, "steps": self.step, "best_val": self.best_val, "stopped_early": stopped_early}
+        )
+        self.stage_index += 1
+        self.step = 0
+        self.optimizer = None
+        self.save_checkpoint()
+
+    def _validation_point(self, stage: Stage, lr: float, train_loss: float, bar) -> bool:
+        val = self.validate()
+        if val < self.best_val:
+            self.best_val, self.best_state, self.bad_validations = val, self._snapshot(), 0
+        else:
+            self.bad_validations += 1
+        record = {"stage": stage.name, "step": self.step, "global_step": self.global_step, "lr": lr,
+                  "train_loss": train_loss, "val_loss": val}
+        self.history.append(record)
+        bar.set_postfix(train=f"{train_loss:.3e}", val=f"{val:.3e}", best=f"{self.best_val:.3e}")
+        self.save_checkpoint()
+        for cb in self.callbacks:
+            cb(self, record)
+        return stage.patience is not None and self.bad_validations >= stage.patience
+
+    def _guard(self, loss_value: float, params: list[nn.Parameter], stage: Stage) -> None:
+        bad = not math.isfinite(loss_value) or loss_value > self.divergence_factor * max(self.reference_loss, 1e-30)
+        if not bad:
+            bad = any(p.grad is not None and not torch.isfinite(p.grad).all() for p in params)
+        if self.world > 1:  # every rank must stop together, or the others hang in all-reduce
+            flag = torch.tensor([float(bad)], device=self.device)
+            dist.all_reduce(flag)
+            bad = bool(flag.item() > 0)
+        if bad:
+            if self.best_state is not None:
+                self.model.load_state_dict(self.best_state)
+            where = f"stage {stage.name!r}, step {self.step + 1} (global step {self.global_step + 1})"
+            kept = f"; the last good checkpoint is {self._checkpoint_path()}" if self._checkpoint_path() else ""
+            raise TrainingDivergedError(
+                f"training diverged at {where}: loss {loss_value:.4g} (first validation loss "
+                f"{self.reference_loss:.4g}). The model holds the best weights seen so far{kept}. "
+                "Lower the learning rate or set grad_clip."
+            )
