@@ -122,24 +122,29 @@ def _check_inputs(
     Returns ``(y_batch, A, x0_batch, unbatched, max_iter, tol, step)`` with
     ``step`` resolved to ``1 / ||A||_2^2`` when ``None``.
     """
-    check_tensor("A", A, ndim=2)
-    if A.is_complex():
-        raise ValueError(f"A must be real, got dtype {A.dtype}")
+    # Types and ranks first, then dtype/device agreement, then the (costlier) finiteness.
+    check_tensor("A", A, ndim=2, finite=False)
+    check_tensor("y", y, ndim=(1, 2), finite=False)
+    if x0 is not None:
+        check_tensor("x0", x0, ndim=(1, 2), finite=False)
+        check_same_dtype_device(y=y, A=A, x0=x0)
+    else:
+        check_same_dtype_device(y=y, A=A)
+    for name, t in (("A", A), ("y", y)):
+        if t.is_complex():
+            raise ValueError(f"{name} must be real, got dtype {t.dtype}")
     m, n = A.shape
     if m == 0 or n == 0:
         raise ValueError(f"A must have non-zero dimensions, got shape {tuple(A.shape)}")
+    check_tensor("A", A)
     yb, unbatched = as_batch("y", y, m)
-    if y.is_complex():
-        raise ValueError(f"y must be real, got dtype {y.dtype}")
     if x0 is None:
-        check_same_dtype_device(y=y, A=A)
         xb = torch.zeros(yb.shape[0], n, dtype=y.dtype, device=y.device)
     else:
-        check_tensor("x0", x0, ndim=(1, 2))
-        check_same_dtype_device(y=y, A=A, x0=x0)
         expected = (n,) if unbatched else (yb.shape[0], n)
         if tuple(x0.shape) != expected:
             raise ValueError(f"x0 must have shape {expected} (like y, with n={n} columns), got {tuple(x0.shape)}")
+        check_tensor("x0", x0)
         xb = x0.reshape(yb.shape[0], n).clone()
     max_iter = check_int("max_iter", max_iter, minimum=1)
     tol = check_positive("tol", tol, allow_zero=True)

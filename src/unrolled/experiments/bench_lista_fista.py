@@ -1,0 +1,112 @@
+"""Trained LISTA-CPSS against FISTA: iterations and wall-clock to reach the same NMSE.
+
+The network is the LISTA-CPSS saved by ``unrolled reproduce lista`` (pass its
+folder as ``model_dir``) or, when none is given, one trained here on a reduced
+problem. FISTA is run on the same test set with growing iteration counts until
+its NMSE reaches the network's; both are then timed side by side, alternating
+repeats, and the medians and their ratio are reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from unrolled.core.io import load_model, read_config
+from unrolled.core.metrics import nmse_db
+from unrolled.experiments.report import markdown_table, write_json
+from unrolled.sparse_coding.data import SparseCodingProblem
+from unrolled.sparse_coding.solvers import fista
+
+
+def _time(fn, repeats: int) -> list[float]:
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def fista_iterations_to_reach(y, A, lam, x, target_db: float, max_iter: int) -> tuple[int | None, float]:
+    """Smallest FISTA iteration count whose NMSE (dB) is <= ``target_db`` (None if not within ``max_iter``)."""
+    res = None
+    lo, hi = 1, 1
+    while hi <= max_iter:  # exponential search, then bisection
+        res = float(nmse_db(fista(y, A, lam, max_iter=hi, tol=0.0).x, x))
+        if res <= target_db:
+            break
+        lo, hi = hi + 1, hi * 2
+    else:
+        return None, res
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if float(nmse_db(fista(y, A, lam, max_iter=mid, tol=0.0).x, x)) <= target_db:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi, float(nmse_db(fista(y, A, lam, max_iter=hi, tol=0.0).x, x))
+
+
+def _quick_model(seed: int, device: str, out_dir: Path):
+    from unrolled.experiments.lista import QUICK, train_network
+
+    cfg = replace(QUICK, settings=("noiseless",), methods=("lista-cpss",))
+    prob = SparseCodingProblem(m=cfg.m, n=cfg.n, p=cfg.p, seed=seed, dtype=torch.float32, device=device)
+    val = prob.sample(cfg.n_val, torch.Generator().manual_seed(seed + 1))
+    net, _ = train_network("lista-cpss", prob, val, cfg, out_dir / "quick-model", seed=seed + 3, device=device,
+                           progress=False)
+    return net, prob, cfg.lam
+
+
+def run(out_dir="unrolled-bench", quick: bool = False, seed: int = 0, device: str = "cpu",
+        model_dir: str | None = None, n_test: int = 1000, lams=(0.1, 0.01, 0.001), max_iter: int = 20000,
+        repeats: int = 7) -> dict:
+    """Run the benchmark; prints a Markdown table and writes ``lista_cpss_vs_fista.json``."""
+    out_dir = Path(out_dir)
+    if model_dir is None:
+        default = Path("unrolled-results/lista/noiseless/lista-cpss/model")
+        model_dir = str(default) if (default / "config.json").is_file() and not quick else None
+    if model_dir is not None:
+        net = load_model(model_dir, device=device)
+        meta = read_config(model_dir)["metadata"]
+        pc = dict(meta["problem"])
+        pc["dtype"] = getattr(torch, pc["dtype"])
+        prob = SparseCodingProblem(**pc, device=device)
+        source = model_dir
+    else:
+        net, prob, _ = _quick_model(seed, device, out_dir)
+        source = "trained here on the quick problem"
+        max_iter = min(max_iter, 5000)
+    if quick:
+        n_test, repeats = min(n_test, 256), 3
+    y, x = prob.sample(n_test, torch.Generator().manual_seed(seed + 2))
+    with torch.no_grad():
+        target = float(nmse_db(net(y), x))
+    rows, records = [], []
+    for lam in lams:
+        iters, reached = fista_iterations_to_reach(y, prob.A, lam, x, target, max_iter)
+        if iters is None:
+            rows.append([lam, net.n_layers, f"not within {max_iter}", reached, None, None, None])
+            records.append({"lam": lam, "fista_iterations": None, "fista_best_db": reached})
+            continue
+        t_net, t_fista = [], []
+        for _ in range(repeats):  # alternate so machine drift hits both
+            with torch.no_grad():
+                t_net += _time(lambda: net(y), 1)
+            t_fista += _time(lambda: fista(y, prob.A, lam, max_iter=iters, tol=0.0), 1)
+        mn, mf = statistics.median(t_net), statistics.median(t_fista)
+        rows.append([lam, net.n_layers, iters, reached, mn * 1e3, mf * 1e3, mf / mn])
+        records.append({"lam": lam, "net_layers": net.n_layers, "fista_iterations": iters, "fista_nmse_db": reached,
+                        "net_ms": mn * 1e3, "fista_ms": mf * 1e3, "time_ratio_fista_over_net": mf / mn})
+    print(f"LISTA-CPSS ({source}) NMSE on {n_test} test samples: {target:.2f} dB")
+    print(markdown_table(["FISTA lambda", "net layers", "FISTA iterations to match", "FISTA NMSE (dB)",
+                          "net ms (median)", "FISTA ms (median)", "time ratio FISTA/net"], rows))
+    payload = {"benchmark": "lista-cpss-vs-fista", "model": source, "net_nmse_db": target, "n_test": n_test,
+               "device": device, "repeats": repeats, "rows": records}
+    write_json(out_dir / "lista_cpss_vs_fista.json", payload)
+    return payload
