@@ -319,8 +319,11 @@ class Trainer:
             self.best_state = self._snapshot()
         bar = tqdm(total=stage.max_steps, initial=self.step, desc=f"[{self.stage_index + 1}/{len(self.stages)}] {stage.name}",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
-        stopped_early, running = False, 0.0
-        while self.step < stage.max_steps:
+        # a run interrupted right at the validation that triggered early stopping
+        # must not resume training the stage
+        stopped_early = resumed and stage.patience is not None and self.bad_validations >= stage.patience
+        running = 0.0
+        while not stopped_early and self.step < stage.max_steps:
             lr = self._lr(stage, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]

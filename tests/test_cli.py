@@ -1,0 +1,64 @@
+"""The `unrolled` command line: every subcommand runs, writes its files and fails clearly."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from unrolled.cli import build_parser, main
+
+SUBCOMMANDS = ["list", "demo", "train", "evaluate", "benchmark", "reproduce"]
+
+
+@pytest.mark.parametrize("cmd", SUBCOMMANDS)
+def test_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--help"])
+    assert e.value.code == 0
+    assert "usage: unrolled" in capsys.readouterr().out
+
+
+def test_common_options_everywhere():
+    parser = build_parser()
+    for cmd in ["demo", "train", "evaluate", "benchmark", "reproduce"]:
+        sub = parser._subparsers._group_actions[0].choices[cmd]
+        opts = {o for a in sub._actions for o in a.option_strings}
+        assert {"--device", "--seed", "--out"} <= opts, cmd
+
+
+def test_console_script_list():
+    out = subprocess.run([sys.executable, "-m", "unrolled.cli", "list"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for word in ("sparse_coding", "LISTACPSS", "lista", "fista-vs-sklearn"):
+        assert word in out.stdout
+
+
+def test_train_then_evaluate(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--model", "alista", "--m", "30", "--n", "60", "--layers", "3", "--steps", "10",
+            "--val-every", "5", "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "model" / "config.json").is_file()
+    hist = json.loads((out / "history.json").read_text())
+    assert len(hist["stages"]) == 9  # layer-wise: 3 stages per layer
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model"), "--n-test", "64", "--out", str(tmp_path / "ev")]) == 0
+    printed = capsys.readouterr().out
+    assert "ALISTA" in printed and "FISTA" in printed
+    ev = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert len(ev["curves"]["ALISTA"]) == 3
+
+
+def test_bad_input_is_an_error_not_a_traceback(tmp_path, capsys):
+    assert main(["train", "--m", "0", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "m must be" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    assert "config.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["reproduce", "no-such-experiment"])
+    with pytest.raises(SystemExit, match="CUDA"):
+        if __import__("torch").cuda.is_available():
+            raise SystemExit("CUDA present: nothing to check")
+        main(["demo", "--device", "cuda"])
