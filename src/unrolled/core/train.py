@@ -48,7 +48,8 @@ class TrainResult:
     n_steps : int
         Optimisation steps run in total (across resumptions).
     seconds : float
-        Wall-clock time of this call.
+        Wall-clock training time, summed over every run that resumed the
+        same checkpoint.
     """
 
     best_val: float
@@ -177,6 +178,8 @@ class Trainer:
         self.stage_index, self.step, self.global_step = 0, 0, 0
         self.best_val, self.best_state, self.bad_validations = math.inf, None, 0
         self.reference_loss: float | None = None
+        self.train_seconds = 0.0  # accumulated over resumptions
+        self._clock = (time.perf_counter(), 0.0)
         self.history: list[dict] = []
         self.stage_summaries: list[dict] = []
         self.optimizer: torch.optim.Optimizer | None = None
@@ -239,6 +242,10 @@ class Trainer:
     def _checkpoint_path(self) -> Path | None:
         return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_FILE
 
+    def _elapsed(self) -> float:
+        start, before = self._clock
+        return before + time.perf_counter() - start
+
     def save_checkpoint(self) -> None:
         """Write the full training state (rank 0 only), atomically."""
         path = self._checkpoint_path()
@@ -257,6 +264,7 @@ class Trainer:
             "best_state": self.best_state,
             "bad_validations": self.bad_validations,
             "reference_loss": self.reference_loss,
+            "train_seconds": self._elapsed(),
             "history": self.history,
             "stage_summaries": self.stage_summaries,
             "n_stages": len(self.stages),
@@ -276,7 +284,7 @@ class Trainer:
         self.generator.set_state(state["generator"].cpu())
         self.data.load_state_dict(state["data"])
         for key in ("stage_index", "step", "global_step", "best_val", "best_state", "bad_validations",
-                    "reference_loss", "history", "stage_summaries"):
+                    "reference_loss", "train_seconds", "history", "stage_summaries"):
             setattr(self, key, state[key])
         return state["optimizer"]
 
@@ -291,8 +299,8 @@ class Trainer:
             best weights seen so far, and the checkpoint on disk is the last
             good one.
         """
-        t0 = time.perf_counter()
         optimizer_state = self._load_checkpoint()
+        self._clock = (time.perf_counter(), self.train_seconds)
         if self.reference_loss is None:
             self.reference_loss = self.validate()
             if not math.isfinite(self.reference_loss):
@@ -308,7 +316,7 @@ class Trainer:
             history=list(self.history),
             stages=list(self.stage_summaries),
             n_steps=self.global_step,
-            seconds=time.perf_counter() - t0,
+            seconds=self._elapsed(),
         )
 
     def _run_stage(self, stage: Stage, optimizer_state: dict | None) -> None:

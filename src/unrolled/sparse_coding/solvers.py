@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from unrolled.core.prox import hard_threshold, soft_threshold
+from unrolled.core.prox import hard_threshold
 from unrolled.core.result import SolverResult
 from unrolled.core.validation import (
     as_batch,
@@ -104,6 +104,23 @@ def lasso_kkt_violation(x: Tensor, neg_grad: Tensor, lam: float) -> Tensor:
     off_support = torch.relu(neg_grad.abs() - lam)
     viol = torch.where(x != 0, on_support, off_support)
     return viol.amax(dim=-1) / lam
+
+
+def _soft_threshold_(v: Tensor, theta: float) -> Tensor:
+    """In-place :func:`~unrolled.core.prox.soft_threshold` of a scratch tensor.
+
+    ``v - clamp(v, -theta, theta)`` equals ``sign(v) * relu(|v| - theta)``
+    bit for bit, in two passes over memory instead of five.
+    """
+    return v.sub_(v.clamp(-theta, theta))
+
+
+def _kkt_from_grad(x: Tensor, grad: Tensor, lam: float) -> Tensor:
+    """:func:`lasso_kkt_violation` from the gradient ``A^T(Ax - y)``, with fewer passes."""
+    s = torch.sign(x)
+    a = torch.add(grad, s, alpha=lam).abs_()  # |g - lam sign(x)| with g = -grad
+    a = torch.where(s == 0, a - lam, a)  # off the support: |g| - lam (clamped below)
+    return a.amax(dim=-1).clamp_min_(0.0) / lam
 
 
 # --------------------------------------------------------------------------- #
@@ -213,29 +230,43 @@ def _proximal_gradient(
 
     obj_all = torch.empty(B, dtype=y.dtype, device=device)
     crit_all = torch.empty(B, dtype=y.dtype, device=device)
-    active = torch.arange(B, device=device)  # original indices of the working set
+    # Working set: rows still being iterated. ``orig`` maps them to the batch;
+    # ``live`` marks those not yet converged. Converged rows are recorded at
+    # once, and dropped from the working set in bulk (when they are at least
+    # 1/8 of it), so the tensors are not copied at every iteration.
+    orig = torch.arange(B, device=device)
+    live = torch.ones(B, dtype=torch.bool, device=device)
+    n_live = B
 
+    At = A.T.contiguous()  # plain (non-transposed) GEMMs in the loop
     x = x0
-    g = (x @ A.T - y) @ A  # gradient of the data fit at x
+    g = torch.addmm(y, x, At, beta=-1) @ A  # gradient of the data fit at x
     x_prev, g_prev = x, g
     t, beta = 1.0, 0.0
 
     for it in range(1, max_iter + 1):
         if momentum and beta != 0.0:
-            z = x + beta * (x - x_prev)
-            gz = g + beta * (g - g_prev)  # grad is affine: grad(z) from grads at x, x_prev
+            # z = x + beta (x - x_prev); the gradient is affine, so grad(z) is the
+            # same combination of the gradients at x and x_prev (no extra product).
+            z = torch.lerp(x_prev, x, 1.0 + beta)
+            gz = torch.lerp(g_prev, g, 1.0 + beta)
         else:
             z, gz = x, g
-        x_new = prox(z - step * gz)
-        r_new = x_new @ A.T - y
+        x_new = prox(torch.add(z, gz, alpha=-step))
+        r_new = torch.addmm(y, x_new, At, beta=-1)  # A x_new - y
         g_new = r_new @ A
 
         crit = criterion(x_new, g_new, x)
-        obj = 0.5 * r_new.pow(2).sum(-1) + penalty(x_new)
-        obj_all[active] = obj
-        crit_all[active] = crit
-        done = crit < tol
-        stats = torch.stack([obj_all.mean(), crit_all.max(), done.any().to(y.dtype)]).tolist()
+        obj = 0.5 * torch.linalg.vecdot(r_new, r_new) + penalty(x_new)
+        if n_live == live.numel():
+            obj_all[orig] = obj
+            crit_all[orig] = crit
+            done = crit < tol
+        else:
+            obj_all[orig] = torch.where(live, obj, obj_all[orig])
+            crit_all[orig] = torch.where(live, crit, crit_all[orig])
+            done = (crit < tol) & live
+        stats = torch.stack([obj_all.mean(), crit_all.max(), done.sum().to(y.dtype)]).tolist()
         history["objective"].append(stats[0])
         history["criterion"].append(stats[1])
 
@@ -245,20 +276,23 @@ def _proximal_gradient(
             t = t_next
         x_prev, g_prev, x, g = x, g, x_new, g_new
 
-        if stats[2]:
-            finished = active[done]
+        n_done = int(stats[2])
+        if n_done:
+            finished = orig[done]
             x_out[finished] = x[done]
             n_iter[finished] = it
             converged[finished] = True
-            keep = ~done
-            active = active[keep]
-            if active.numel() == 0:
+            n_live -= n_done
+            if n_live == 0:
                 break
-            x, g, y = x[keep], g[keep], y[keep]
-            x_prev, g_prev = x_prev[keep], g_prev[keep]
+            live = live & ~done
+            if 8 * (live.numel() - n_live) >= live.numel():
+                orig, x, g, y = orig[live], x[live], g[live], y[live]
+                x_prev, g_prev = x_prev[live], g_prev[live]
+                live = live[live]
 
-    if active.numel() > 0:
-        x_out[active] = x
+    if n_live > 0:
+        x_out[orig[live]] = x[live]
     return x_out, n_iter, converged, history
 
 
@@ -286,9 +320,9 @@ def _lasso(
             yb.detach(),
             A.detach(),
             xb.detach(),
-            prox=lambda v: soft_threshold(v, thresh),
-            criterion=lambda x_new, g_new, x_old: lasso_kkt_violation(x_new, -g_new, lam),
-            penalty=lambda x_new: lam * x_new.abs().sum(-1),
+            prox=lambda v: _soft_threshold_(v, thresh),
+            criterion=lambda x_new, g_new, x_old: _kkt_from_grad(x_new, g_new, lam),
+            penalty=lambda x_new: lam * torch.linalg.vector_norm(x_new, ord=1, dim=-1),
             step=step,
             max_iter=max_iter,
             tol=tol,
@@ -445,8 +479,9 @@ def iht(
         Tolerance (``>= 0``) on the relative change of the iterate,
         :math:`\|x_{new} - x\|_2 / \max(\|x\|_2, \mathrm{tiny})` with ``tiny``
         the smallest positive normal number of the dtype (the problem has no
-        cheap optimality certificate). A problem converges at the first
-        iteration where it is strictly below ``tol`` and is then frozen.
+        cheap optimality certificate; from ``x0 = 0`` the first value is huge
+        or ``inf``). A problem converges at the first iteration where it is
+        strictly below ``tol`` and is then frozen.
     x0 : Tensor, optional
         Starting point shaped like ``y`` with ``n`` columns; zeros when ``None``.
     step : float, optional
