@@ -71,10 +71,15 @@ def test_saved_models_reload_and_reproduce_rows(quick_run):
 def test_rerun_resumes_from_checkpoints(quick_run, tmp_path):
     """A second run in the same folder resumes finished training instead of redoing it."""
     out, payload = quick_run
+    ckpt = out / "noiseless" / "lista-cp" / "checkpoints" / "checkpoint.pt"
+    mtime = ckpt.stat().st_mtime_ns
     again = reproduce(out, quick=True, progress=False, settings=("noiseless",), methods=("lista-cp",))
     assert _final(again, "lista-cp", "noiseless") == pytest.approx(_final(payload, "lista-cp", "noiseless"), abs=1e-6)
-    t = {r["method"]: r["seconds"] for r in again["timings"]}
-    assert t["lista-cp"] < 5.0
+    assert ckpt.stat().st_mtime_ns == mtime  # nothing was trained again
+    before = {(r["method"], r["setting"]): r for r in payload["timings"]}
+    row = again["timings"][0]
+    assert row["train_steps"] == before[("lista-cp", "noiseless")]["train_steps"]
+    assert row["seconds"] == pytest.approx(before[("lista-cp", "noiseless")]["seconds"])
 
 
 def test_unknown_method_or_setting(tmp_path):
