@@ -77,6 +77,8 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     net, res = train_network(args.model, problem, val, cfg, out, seed=args.seed + 3, device=device,
                              progress=not args.no_progress)
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+        return 0  # under torchrun only rank 0 writes the model
     meta = {"problem": problem.config(), "lam_init": cfg.lam, "train": {"steps": res.n_steps, "best_val": res.best_val,
                                                                          "schedule": cfg.schedule}}
     save_model(net, out / "model", metadata=meta)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from unrolled.core.validation import check_int, check_positive
+from unrolled.core.validation import check_int
 
 
 def gaussian_dictionary(
