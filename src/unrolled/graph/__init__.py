@@ -1,0 +1,41 @@
+"""Graphs: blind deconvolution of graph diffusion (source localization), its ADMM solver.
+
+Data model and graph ensembles of the SLoG-Net paper (Sec. II, V-A), and the
+ADMM solver of the convex relaxation (8) (Sec. III).
+"""
+
+from unrolled.graph.data import DiffusionBatch, GraphDiffusionProblem, exact_recovery_target
+from unrolled.graph.graphs import (
+    ENSEMBLES,
+    adjacency_matrix,
+    graph_fourier_basis,
+    make_graph,
+    normalized_adjacency,
+    vandermonde,
+)
+from unrolled.graph.solvers import (
+    ADMMResult,
+    admm,
+    deconvolution_objective,
+    default_penalties,
+    gamma_inverse,
+    sources_from_filter,
+)
+
+__all__ = [
+    "GraphDiffusionProblem",
+    "DiffusionBatch",
+    "exact_recovery_target",
+    "ENSEMBLES",
+    "make_graph",
+    "adjacency_matrix",
+    "normalized_adjacency",
+    "graph_fourier_basis",
+    "vandermonde",
+    "ADMMResult",
+    "admm",
+    "deconvolution_objective",
+    "default_penalties",
+    "gamma_inverse",
+    "sources_from_filter",
+]
