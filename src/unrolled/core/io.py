@@ -9,6 +9,7 @@ that knows nothing but the folder.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 _REGISTRY: dict[str, type[nn.Module]] = {}
+
+#: Family packages whose import registers their models.
+FAMILY_MODULES = ("unrolled.sparse_coding", "unrolled.graph")
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -94,7 +98,8 @@ def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> 
     name = payload.get("class")
     if name not in _REGISTRY:
         # Importing the families registers their models.
-        import unrolled.sparse_coding  # noqa: F401
+        for module in FAMILY_MODULES:
+            importlib.import_module(module)
     if name not in _REGISTRY:
         raise ValueError(f"unknown model class {name!r} in {directory}; known: {sorted(_REGISTRY)}")
     model = _REGISTRY[name](**payload["config"])

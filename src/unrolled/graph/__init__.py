@@ -1,7 +1,8 @@
-"""Graphs: blind deconvolution of graph diffusion (source localization), its ADMM solver.
+"""Graphs: blind deconvolution of graph diffusion (source localization), its ADMM solver, SLoG-Net.
 
-Data model and graph ensembles of the SLoG-Net paper (Sec. II, V-A), and the
-ADMM solver of the convex relaxation (8) (Sec. III).
+Data model and graph ensembles of the SLoG-Net paper (Sec. II, V-A), the
+ADMM solver of the convex relaxation (8) (Sec. III), the unrolled network
+SLoG-Net (Sec. IV) and the figures of merit and loss of Sec. V-A.
 """
 
 from unrolled.graph.data import DiffusionBatch, GraphDiffusionProblem, exact_recovery_target
@@ -13,6 +14,8 @@ from unrolled.graph.graphs import (
     normalized_adjacency,
     vandermonde,
 )
+from unrolled.graph.metrics import relative_error, relative_error_loss, support_accuracy
+from unrolled.graph.nets import SLoGNet
 from unrolled.graph.solvers import (
     ADMMResult,
     admm,
@@ -38,4 +41,8 @@ __all__ = [
     "default_penalties",
     "gamma_inverse",
     "sources_from_filter",
+    "SLoGNet",
+    "relative_error",
+    "relative_error_loss",
+    "support_accuracy",
 ]
