@@ -30,6 +30,12 @@ def test_outputs_written(quick_run):
             layers = [r["layer"] for r in data["rows"] if r["method"] == method and r["setting"] == setting]
             assert layers == list(range(1, QUICK.n_layers + 1))
     assert all(isinstance(r["nmse_db"], float) for r in data["rows"])
+    # nets trained layer-wise also report the depth-k networks (validation set); solvers do not
+    for r in data["rows"]:
+        if r["method"] in ("ista", "fista"):
+            assert r["depth_k_val_nmse_db"] is None
+        else:
+            assert isinstance(r["depth_k_val_nmse_db"], float)
     md = (out / "results.md").read_text()
     assert "LISTA-CPSS" in md and "noiseless" in md and "snr40" in md
 

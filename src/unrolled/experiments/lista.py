@@ -12,6 +12,7 @@ interrupted.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -102,7 +103,7 @@ def run_comparison(cfg: ListaConfig, out_dir: str | Path, *, seed: int = 0, devi
     unknown = [m for m in cfg.methods if m not in SOLVERS and m not in NETWORKS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {sorted(SOLVERS) + sorted(NETWORKS)}")
-    rows, timings, curves = [], [], {}
+    rows, timings, curves, depth_k = [], [], {}, {}
     for setting in cfg.settings:
         if setting not in SETTINGS:
             raise ValueError(f"unknown setting {setting!r}; choose from {sorted(SETTINGS)}")
@@ -123,24 +124,42 @@ def run_comparison(cfg: ListaConfig, out_dir: str | Path, *, seed: int = 0, devi
                 save_model(net, out_dir / setting / method / "model",
                            metadata={"problem": problem.config(), "lam_init": cfg.lam, "experiment": "lista"})
                 per_layer = net_per_layer(net, y_test, x_test)
+                depth_k[(method, setting)] = depth_k_validation(res.stages, cfg)
                 extra = {"train_steps": res.n_steps, "best_val_nmse_db": 10 * torch.log10(torch.tensor(res.best_val)).item()}
             seconds = time.perf_counter() - t0 if method in SOLVERS else res.seconds
             timings.append({"method": method, "setting": setting, "seconds": seconds, **extra})
             curves[setting][LABELS[method]] = per_layer
+            stagewise = depth_k.get((method, setting))
             for k, v in enumerate(per_layer, start=1):
-                rows.append({"method": method, "setting": setting, "layer": k, "nmse_db": v})
+                rows.append({"method": method, "setting": setting, "layer": k, "nmse_db": v,
+                             "depth_k_val_nmse_db": None if stagewise is None else stagewise[k - 1]})
             log(f"[{setting}] {LABELS[method]:<11} layer {cfg.n_layers}: {per_layer[-1]:7.2f} dB  ({seconds:.1f} s)")
     payload = {"experiment": "lista", "config": asdict(cfg), "seed": seed, "device": device,
                "rows": rows, "timings": timings}
     write_json(out_dir / "results.json", payload)
-    (out_dir / "results.md").write_text(results_markdown(cfg, curves, timings))
+    (out_dir / "results.md").write_text(results_markdown(cfg, curves, timings, depth_k))
     plot_curves(out_dir / "nmse_vs_layer.png",
                 {f"{s} (m={cfg.m}, n={cfg.n})": c for s, c in curves.items()},
                 xlabel="layer / iteration", ylabel="NMSE (dB)")
     return payload
 
 
-def results_markdown(cfg: ListaConfig, curves: dict, timings: list[dict]) -> str:
+def depth_k_validation(stages: list[dict], cfg: ListaConfig) -> list[float] | None:
+    """Validation NMSE (dB) of the depth-``k`` network at the end of its layer-wise stages, ``k = 1..K``.
+
+    Layer-wise training optimises the output of layer ``k`` only while layer
+    ``k`` is the deepest; later stages may trade it away for deeper layers.
+    This is the curve of the successive networks, read from the Trainer's
+    stage summaries (best validation loss of each depth's last stage).
+    """
+    if cfg.schedule != "layerwise":
+        return None
+    last = {s["stage"]: s["best_val"] for s in stages}
+    suffix = f"-x{cfg.decays[-1]:g}" if cfg.decays else ""
+    return [10.0 * math.log10(last[f"layer{k}{suffix}"]) for k in range(1, cfg.n_layers + 1)]
+
+
+def results_markdown(cfg: ListaConfig, curves: dict, timings: list[dict], depth_k: dict | None = None) -> str:
     """Per-setting tables: NMSE (dB) at selected layers, the paper's value at 16 layers beside ours."""
     K = cfg.n_layers
     shown = sorted({1, max(1, K // 4), max(1, K // 2), max(1, 3 * K // 4), K})
@@ -158,6 +177,13 @@ def results_markdown(cfg: ListaConfig, curves: dict, timings: list[dict]) -> str
             rows.append([label] + [ys[k - 1] for k in shown] + [None if paper is None else f"≈ {paper:.0f} or better",
                                                                  secs[(key, setting)]])
         parts.append(f"## {setting}\n\n" + markdown_table(header, rows) + "\n")
+        stagewise = {LABELS[m]: v for (m, s), v in (depth_k or {}).items() if s == setting and v is not None}
+        if stagewise:
+            parts.append(f"Depth-k networks at the end of their layer-wise stages ({setting}, validation set, dB): "
+                         "the output of layer k right after layer k was trained and fine-tuned, before deeper "
+                         "layers were added.\n")
+            rows = [[label] + [ys[k - 1] for k in shown] for label, ys in stagewise.items()]
+            parts.append(markdown_table(["method"] + [f"depth {k}" for k in shown], rows) + "\n")
     return "\n".join(parts)
 
 
