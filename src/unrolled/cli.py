@@ -37,6 +37,7 @@ def cmd_list(args) -> int:
     from unrolled.core.io import registered_models
     from unrolled.experiments import EXPERIMENTS
     from unrolled.experiments.benchmarks import BENCHMARKS
+    from unrolled.graph import ENSEMBLES, SLoGNet
     from unrolled.sparse_coding import NETWORKS
     from unrolled.sparse_coding.solvers import fista, iht, ista
 
@@ -44,6 +45,11 @@ def cmd_list(args) -> int:
     print("  sparse_coding   Lasso / sparse coding: y = A x + w")
     print("    solvers:      " + ", ".join(f.__name__ for f in (ista, fista, iht)))
     print("    networks:     " + ", ".join(f"{k} ({v.__name__})" for k, v in NETWORKS.items()))
+    print("  graph           blind deconvolution of graph diffusion (source localization): Y = H X, H a graph filter")
+    print("    graphs:       " + ", ".join(ENSEMBLES))
+    print("    solvers:      admm")
+    print(f"    networks:     {SLoGNet.__name__}")
+    print("    experiments:  " + ", ".join(k for k in EXPERIMENTS if k.startswith("slognet")))
     print("registered models (loadable by `unrolled evaluate`): " + ", ".join(sorted(registered_models())))
     print("experiments (`unrolled reproduce NAME`):")
     for e in EXPERIMENTS.values():
@@ -126,7 +132,11 @@ def cmd_benchmark(args) -> int:
 
     if args.name not in BENCHMARKS:
         raise SystemExit(f"error: unknown benchmark {args.name!r}; choose from {sorted(BENCHMARKS)}")
-    BENCHMARKS[args.name].run(out_dir=args.out, quick=args.quick, seed=args.seed, device=_check_device(args.device))
+    extra = {"model_dir": args.model_dir} if args.model_dir else {}
+    if extra and args.name != "lista-cpss-vs-fista":
+        raise SystemExit("error: --model-dir applies to the lista-cpss-vs-fista benchmark only")
+    BENCHMARKS[args.name].run(out_dir=args.out, quick=args.quick, seed=args.seed, device=_check_device(args.device),
+                              **extra)
     return 0
 
 
@@ -183,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, "unrolled-bench")
     p.add_argument("name", help="benchmark name (see `unrolled list`)")
     p.add_argument("--quick", action="store_true", help="reduced sizes")
+    p.add_argument("--model-dir", default=None,
+                   help="lista-cpss-vs-fista: the trained LISTA-CPSS folder (default: the one `reproduce lista` saved)")
     p.set_defaults(func=cmd_benchmark)
 
     from unrolled.experiments import EXPERIMENTS

@@ -386,3 +386,19 @@ def test_meta_device_mismatch_raises():
 def test_iht_bad_k_raises(k):
     with pytest.raises(ValueError, match=r"\bk\b"):
         iht(torch.randn(4, 30, dtype=DT), torch.randn(30, 60, dtype=DT), k)
+
+
+def test_callback_sees_every_iterate():
+    """callback(k, x) gets the k-th iterate: stopping after k iterations gives the same x."""
+    import torch as _t
+
+    from unrolled.sparse_coding.data import SparseCodingProblem
+    from unrolled.sparse_coding.solvers import fista as _fista
+
+    prob = SparseCodingProblem(m=20, n=40, p=0.1, seed=3)
+    y, _ = prob.sample(5, _t.Generator().manual_seed(0))
+    seen = {}
+    _fista(y, prob.A, 0.05, max_iter=12, tol=0.0, callback=lambda k, x: seen.__setitem__(k, x.clone()))
+    assert sorted(seen) == list(range(1, 13))
+    for k in (1, 5, 12):
+        _t.testing.assert_close(seen[k], _fista(y, prob.A, 0.05, max_iter=k, tol=0.0).x, rtol=0, atol=1e-12)

@@ -30,6 +30,7 @@ def proximal_gradient(
     max_iter: int,
     tol: float,
     momentum: bool,
+    callback: Callable[[int, Tensor], None] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, dict]:
     """Batched (accelerated) proximal gradient with per-problem freezing.
 
@@ -53,6 +54,9 @@ def proximal_gradient(
         Step size, iteration cap and tolerance.
     momentum : bool
         Use Beck–Teboulle (FISTA) extrapolation.
+    callback : callable, optional
+        ``callback(k, x)`` after iteration ``k`` with the ``(B, n)`` iterate of
+        the whole batch (converged problems at their frozen value).
 
     Returns
     -------
@@ -96,6 +100,13 @@ def proximal_gradient(
         r_new = torch.addmm(y, x_new, At, beta=-1)  # A x_new - y
         g_new = r_new @ A
 
+        if callback is not None:
+            if orig.numel() == B:
+                callback(it, x_new)
+            else:
+                full = x_out.clone()
+                full[orig] = x_new
+                callback(it, full)
         crit = criterion(x_new, g_new, x)
         obj = 0.5 * torch.linalg.vecdot(r_new, r_new) + penalty(x_new)
         if n_live == live.numel():

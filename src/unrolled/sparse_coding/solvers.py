@@ -29,6 +29,7 @@ return detached tensors.
 from __future__ import annotations
 
 import numbers
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -185,6 +186,7 @@ def _lasso(
     x0: Tensor | None,
     step: float | None,
     momentum: bool,
+    callback: Callable[[int, Tensor], None] | None = None,
 ) -> SolverResult:
     yb, A, xb, unbatched, max_iter, tol, step = _check_inputs(y, A, x0, max_iter, tol, step)
     lam = check_positive("lam", lam)
@@ -201,6 +203,7 @@ def _lasso(
             max_iter=max_iter,
             tol=tol,
             momentum=momentum,
+            callback=callback,
         )
     return _finish(x, n_iter, conv, hist, unbatched)
 
@@ -217,6 +220,7 @@ def ista(
     tol: float = 1e-6,
     x0: Tensor | None = None,
     step: float | None = None,
+    callback: Callable[[int, Tensor], None] | None = None,
 ) -> SolverResult:
     r"""Iterative shrinkage-thresholding (ISTA) for a batch of Lasso problems.
 
@@ -242,6 +246,10 @@ def ista(
         Starting point shaped like ``y`` with ``n`` columns; zeros when ``None``.
     step : float, optional
         Step size :math:`\eta > 0`; ``1 / ||A||_2^2`` when ``None``.
+    callback : callable, optional
+        ``callback(k, x)`` after every iteration ``k`` with the current
+        ``(B, n)`` iterate (converged problems at their frozen value), e.g. to
+        record the NMSE per iteration. It must not modify ``x``.
 
     Returns
     -------
@@ -264,7 +272,7 @@ def ista(
     >>> res.x.shape
     torch.Size([8, 40])
     """
-    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=False)
+    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=False, callback=callback)
 
 
 def fista(
@@ -276,6 +284,7 @@ def fista(
     tol: float = 1e-6,
     x0: Tensor | None = None,
     step: float | None = None,
+    callback: Callable[[int, Tensor], None] | None = None,
 ) -> SolverResult:
     r"""FISTA (Beck & Teboulle, 2009) for a batch of Lasso problems.
 
@@ -307,6 +316,10 @@ def fista(
         Starting point shaped like ``y`` with ``n`` columns; zeros when ``None``.
     step : float, optional
         Step size :math:`\eta > 0`; ``1 / ||A||_2^2`` when ``None``.
+    callback : callable, optional
+        ``callback(k, x)`` after every iteration ``k`` with the current
+        ``(B, n)`` iterate (converged problems at their frozen value), e.g. to
+        record the NMSE per iteration. It must not modify ``x``.
 
     Returns
     -------
@@ -318,7 +331,7 @@ def fista(
     ValueError
         On a bad argument; the message names it.
     """
-    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=True)
+    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=True, callback=callback)
 
 
 def iht(
