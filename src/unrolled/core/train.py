@@ -248,6 +248,7 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """Write the full training state (rank 0 only), atomically."""
+        self.train_seconds = self._elapsed()  # the time a resumed run continues from
         path = self._checkpoint_path()
         if path is None or self.rank != 0:
             return
@@ -264,7 +265,7 @@ class Trainer:
             "best_state": self.best_state,
             "bad_validations": self.bad_validations,
             "reference_loss": self.reference_loss,
-            "train_seconds": self._elapsed(),
+            "train_seconds": self.train_seconds,
             "history": self.history,
             "stage_summaries": self.stage_summaries,
             "n_stages": len(self.stages),
@@ -316,7 +317,7 @@ class Trainer:
             history=list(self.history),
             stages=list(self.stage_summaries),
             n_steps=self.global_step,
-            seconds=self._elapsed(),
+            seconds=self.train_seconds,
         )
 
     def _run_stage(self, stage: Stage, optimizer_state: dict | None) -> None:

@@ -22,6 +22,18 @@ def _lista(out_dir, **kwargs):
     return reproduce(out_dir, **kwargs)
 
 
+def _slognet_table2(out_dir, **kwargs):
+    from unrolled.experiments.slognet import reproduce_table2
+
+    return reproduce_table2(out_dir, **kwargs)
+
+
+def _slognet_table1(out_dir, **kwargs):
+    from unrolled.experiments.slognet import reproduce_table1
+
+    return reproduce_table1(out_dir, **kwargs)
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     "lista": Experiment(
         "lista",
@@ -29,5 +41,17 @@ EXPERIMENTS: dict[str, Experiment] = {
         "NMSE (dB) per layer of ISTA, FISTA, LISTA, LISTA-CP, LISTA-CPSS, ALISTA, ISTA-LLT; "
         "m=250, n=500, p=0.1, 16 layers, noiseless and SNR 40 dB, layer-wise training",
         _lista,
+    ),
+    "slognet-table2": Experiment(
+        "slognet-table2",
+        "SLoG-Net (graph source localization), Table II",
+        "MRE and ACC of trained SLoG-Net and converged ADMM on ER, SBM, RG, BA, karate, dolphins (P=400)",
+        _slognet_table2,
+    ),
+    "slognet-table1": Experiment(
+        "slognet-table1",
+        "SLoG-Net (graph source localization), Table I",
+        "inference time of SLoG-Net vs ADMM on ER graphs, N=20..100, P=400, side by side (seconds and ratios)",
+        _slognet_table1,
     ),
 }
