@@ -36,16 +36,6 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The problems are tiny: intra-op threads only contend (badly so on busy
-    # cores). One thread keeps the file fast; results are deterministic anyway.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def make_problem() -> SparseCodingProblem:
     return SparseCodingProblem(m=10, n=20, p=0.2, snr_db=None, seed=0, dtype=torch.float64)
 

@@ -36,14 +36,6 @@ def test_fista_iterations_to_reach_is_minimal():
     assert k <= 37
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_lista_cpss_vs_fista_on_a_saved_model(tmp_path, capsys):
     """The benchmark loads a saved LISTA-CPSS, finds the FISTA iterations that match it and times both."""
     prob = SparseCodingProblem(m=30, n=60, p=0.1, seed=0, dtype=torch.float32)

@@ -23,14 +23,6 @@ from unrolled.experiments.slognet import (
 from unrolled.graph.data import GraphDiffusionProblem, exact_recovery_target
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def table2(tmp_path_factory):
     out = tmp_path_factory.mktemp("slognet-table2")

@@ -25,14 +25,6 @@ from unrolled.graph.graphs import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # --------------------------------------------------------------------------- #
 # Graphs
 # --------------------------------------------------------------------------- #

@@ -19,14 +19,6 @@ K = 5
 RHO_L, RHO_MU = 300.0, 2000.0  # fixed penalties for the ADMM comparisons
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def problem() -> GraphDiffusionProblem:
     return GraphDiffusionProblem("er", n_signals=40, graph_seed=1)

@@ -21,14 +21,6 @@ from unrolled.graph.solvers import (
 DT = torch.float64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def explicit_Z(Y: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
     """``Z = Y^T V (Khatri-Rao) V`` as an explicit ``(N P, N)`` matrix, rows ordered as ``vec`` (column-major)."""
     Yt = V.T @ Y  # (N, P)

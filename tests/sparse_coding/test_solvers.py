@@ -13,16 +13,6 @@ DT = torch.float64
 LAM = 0.1
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _single_thread():
-    """The problems here are tiny: one intra-op thread avoids OpenMP/MKL
-    oversubscription stalls when the machine is shared (restored afterwards)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def lasso_batch() -> tuple[torch.Tensor, torch.Tensor]:
     """Six noisy 30 x 60 problems sharing one dictionary."""
