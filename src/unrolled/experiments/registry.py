@@ -29,7 +29,7 @@ def _slognet_table2(out_dir, **kwargs):
 
 
 def _slognet_table1(out_dir, **kwargs):
-    from unrolled.experiments.slognet import reproduce_table1
+    from unrolled.experiments.slognet_timing import reproduce_table1
 
     return reproduce_table1(out_dir, **kwargs)
 
