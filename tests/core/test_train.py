@@ -759,3 +759,13 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     for ha, hb in zip(info_a["history"], info_b["history"]):
         assert hb["val_loss"] == pytest.approx(ha["val_loss"], rel=1e-10)
     assert info_b["best_val"] == pytest.approx(info_a["best_val"], rel=1e-10)
+
+
+def test_fit_leaves_every_parameter_trainable():
+    """A schedule ending on a 'new'-layer stage froze the others; fit hands them back trainable."""
+    prob = make_problem()
+    model = make_model(prob, 2)
+    val = prob.sample(32, torch.Generator().manual_seed(5))
+    stages = layerwise(2, 1e-3, 3, decays=())
+    Trainer(model, nmse, prob.sample, val, stages=stages, val_every=3, progress=False).fit()
+    assert all(p.requires_grad for p in model.parameters())

@@ -310,6 +310,8 @@ class Trainer:
             stage = self.stages[self.stage_index]
             self._run_stage(stage, optimizer_state)
             optimizer_state = None
+        for p in self.model.parameters():  # stages froze some; hand back a fully trainable model
+            p.requires_grad_(True)
         if self.world > 1:
             dist.barrier()
         return TrainResult(
