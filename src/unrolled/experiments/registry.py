@@ -34,6 +34,15 @@ def _slognet_table1(out_dir, **kwargs):
     return reproduce_table1(out_dir, **kwargs)
 
 
+def _slognet_sweep(figure):
+    def run(out_dir, **kwargs):
+        from unrolled.experiments.slognet_sweeps import reproduce_sweep
+
+        return reproduce_sweep(figure, out_dir, **kwargs)
+
+    return run
+
+
 EXPERIMENTS: dict[str, Experiment] = {
     "lista": Experiment(
         "lista",
@@ -53,5 +62,23 @@ EXPERIMENTS: dict[str, Experiment] = {
         "SLoG-Net (graph source localization), Table I",
         "inference time of SLoG-Net vs ADMM on ER graphs, N=20..100, P=400, side by side (seconds and ratios)",
         _slognet_table1,
+    ),
+    "slognet-fig3": Experiment(
+        "slognet-fig3",
+        "SLoG-Net (graph source localization), Fig. 3",
+        "MRE and ACC of SLoG-Net (and ADMM for reference) vs the training budget |T| on ER",
+        _slognet_sweep("fig3"),
+    ),
+    "slognet-fig5": Experiment(
+        "slognet-fig5",
+        "SLoG-Net (graph source localization), noise sweep (the paper's Fig. 4)",
+        "MRE and ACC of SLoG-Net (trained noiseless) and ADMM vs test noise eta in [0, 0.1] on ER",
+        _slognet_sweep("fig5"),
+    ),
+    "slognet-fig6": Experiment(
+        "slognet-fig6",
+        "SLoG-Net (graph source localization), Fig. 6",
+        "MRE and ACC of SLoG-Net and ADMM vs signals per problem P from 40 to 400 on ER",
+        _slognet_sweep("fig6"),
     ),
 }
