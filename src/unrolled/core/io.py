@@ -20,7 +20,7 @@ from torch import nn
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
 #: Family packages whose import registers their models.
-FAMILY_MODULES = ("unrolled.sparse_coding", "unrolled.graph")
+FAMILY_MODULES = ("unrolled.sparse_coding", "unrolled.graph", "unrolled.graph.community", "unrolled.graph.calibration")
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
