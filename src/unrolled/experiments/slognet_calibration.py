@@ -34,6 +34,8 @@ from pathlib import Path
 
 import torch
 
+from unrolled.core.train import Trainer
+
 from unrolled.experiments.report import markdown_table, write_json
 from unrolled.graph.calibration import (
     InvertibleCalibration,
@@ -93,19 +95,22 @@ def _make_net(problem: GraphDiffusionProblem, Ytrain: torch.Tensor, cfg: Calibra
 
 def _train(net: SLoGNet, Yin: torch.Tensor, X: torch.Tensor, Ybin: torch.Tensor, cfg: CalibrationConfig,
            seed: int) -> float:
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    gen = torch.Generator().manual_seed(seed)
-    loss = torch.tensor(float("nan"))
-    for _ in range(cfg.train_steps):
-        i = torch.randint(0, Yin.shape[0], (1,), generator=gen)
-        loss = weighted_support_loss(net(Yin[i]), X[i], Ybin[i], cfg.phi)
-        if not torch.isfinite(loss):
-            continue
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-    return float(loss.detach())
+    """Train ``net`` on the weighted support loss with the shared Trainer; returns the best validation loss.
+
+    One problem per step; the first fifth of the training problems (at least
+    one) is held out for validation and best-model selection. A NaN loss stops
+    training with :class:`~unrolled.core.train.TrainingDivergedError`.
+    """
+    targets = torch.stack([X, Ybin.to(X.dtype)], dim=1)  # (B, 2, N, P): sources and the binary observation
+
+    def loss_fn(pred: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return weighted_support_loss(pred, t[:, 0], t[:, 1], cfg.phi)
+
+    n_val = max(1, Yin.shape[0] // 5)
+    trainer = Trainer(net, loss_fn, (Yin[n_val:], targets[n_val:]), (Yin[:n_val], targets[:n_val]),
+                      lr=cfg.lr, max_steps=cfg.train_steps, batch_size=1,
+                      val_every=max(1, cfg.train_steps // 20), grad_clip=1.0, seed=seed, progress=False)
+    return float(trainer.fit().best_val)
 
 
 def _one(graph: str, cfg: CalibrationConfig, seed: int, log) -> dict:
