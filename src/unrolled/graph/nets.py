@@ -96,7 +96,6 @@ parameter set :math:`\Theta^{(k)}` and ``active_layers`` can change):
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -108,7 +107,8 @@ from unrolled.core.prox import soft_threshold
 from unrolled.core.unrolled_net import UnrolledNet, dtype_from_name, dtype_name
 from unrolled.core.validation import check_int, check_positive, check_tensor
 from unrolled.graph.graphs import check_shift, graph_fourier_basis
-from unrolled.graph.solvers import apply_Z, apply_Zt, default_penalties
+from unrolled.graph.operators import apply_Z, apply_Zt, check_normaliser
+from unrolled.graph.solvers import default_penalties
 
 __all__ = ["SLoGNet", "SLoGState", "OUTPUTS", "SCALAR_LR_SCALE"]
 
@@ -340,12 +340,7 @@ class SLoGNet(UnrolledNet):
         SLoGNet
         """
         net = cls._for_graph(graph, V, n_layers, d, output, tied)
-        try:
-            c = float(c)
-        except (TypeError, ValueError):
-            raise ValueError(f"c must be a non-zero number, got {c!r}") from None
-        if not math.isfinite(c) or c == 0.0:
-            raise ValueError(f"c must be finite and non-zero, got {c!r}")
+        c = check_normaliser(c)
         if rho_l is None or rho_mu is None:
             if isinstance(graph, Tensor):
                 raise ValueError("rho_l and rho_mu must be given when graph is a shift matrix (or pass a problem)")
