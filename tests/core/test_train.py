@@ -769,3 +769,45 @@ def test_fit_leaves_every_parameter_trainable():
     stages = layerwise(2, 1e-3, 3, decays=())
     Trainer(model, nmse, prob.sample, val, stages=stages, val_every=3, progress=False).fit()
     assert all(p.requires_grad for p in model.parameters())
+
+
+class _TwoHeaded(nn.Module):
+    """y = (a * u + b * v, a - b) from inputs (u, v): tuple inputs and tuple outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(0.0))
+        self.b = nn.Parameter(torch.tensor(0.0))
+
+    def forward(self, inputs):
+        u, v = inputs
+        return self.a * u + self.b * v, (self.a - self.b).expand(u.shape[0])
+
+
+def _two_headed_loss(pred, target):
+    return ((pred[0] - target[0]) ** 2).mean() + ((pred[1] - target[1]) ** 2).mean()
+
+
+@pytest.mark.parametrize("online", [True, False])
+def test_tuple_inputs_and_targets_train_to_the_true_parameters(online):
+    # a = 2, b = -1 fit both heads exactly; the loss is a convex quadratic in (a, b)
+    def sample(n, gen):
+        u, v = torch.randn(n, 3, generator=gen), torch.randn(n, 3, generator=gen)
+        return (u, v), (2.0 * u - v, torch.full((n,), 3.0))
+
+    gen = torch.Generator().manual_seed(0)
+    val = sample(64, gen)
+    train = sample if online else sample(256, gen)
+    model = _TwoHeaded()
+    result = Trainer(model, _two_headed_loss, train, val, lr=0.05, max_steps=400, batch_size=32, val_every=50,
+                     val_batch_size=20, progress=False).fit()
+    assert result.best_val < 1e-4
+    assert torch.allclose(torch.stack([model.a, model.b]).detach(), torch.tensor([2.0, -1.0]), atol=1e-2)
+
+
+def test_tuple_data_with_mismatched_lengths_is_rejected():
+    u = torch.zeros(5, 2)
+    with pytest.raises(ValueError, match="same first dimension"):
+        FixedData((u, torch.zeros(4, 2)), u)
+    with pytest.raises(ValueError, match="same number of samples"):
+        Trainer(_TwoHeaded(), _two_headed_loss, (u, u), ((u, u), (u[:3], u[:3])), progress=False)

@@ -12,7 +12,37 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-Batch = tuple[Tensor, Tensor]
+#: Inputs or targets of a batch: one batch-first tensor, or a tuple of them
+#: (e.g. LPALM's targets ``(A, S)``); the model receives the same structure.
+Part = Tensor | tuple[Tensor, ...]
+Batch = tuple[Part, Part]
+
+
+def is_part(data) -> bool:
+    """Whether ``data`` is a tensor or a non-empty tuple/list of tensors."""
+    if isinstance(data, Tensor):
+        return True
+    return isinstance(data, (tuple, list)) and len(data) > 0 and all(isinstance(t, Tensor) for t in data)
+
+
+def part_len(part: Part) -> int:
+    """Number of samples (first dimension) of a part; all tensors of a tuple must agree."""
+    if isinstance(part, Tensor):
+        return part.shape[0]
+    sizes = {t.shape[0] for t in part}
+    if len(sizes) != 1:
+        raise ValueError(f"the tensors of a batch must have the same first dimension, got {sorted(sizes)}")
+    return sizes.pop()
+
+
+def part_index(part: Part, idx) -> Part:
+    """Select samples ``idx`` (an index tensor or a slice) of every tensor of a part."""
+    return part[idx] if isinstance(part, Tensor) else tuple(t[idx] for t in part)
+
+
+def part_to(part: Part, device: torch.device) -> Part:
+    """Move every tensor of a part to ``device``."""
+    return part.to(device) if isinstance(part, Tensor) else tuple(t.to(device) for t in part)
 
 
 class OnlineData:
@@ -46,8 +76,8 @@ class FixedData:
 
     Parameters
     ----------
-    inputs, targets : Tensor
-        Batch-first tensors with the same first dimension.
+    inputs, targets : Tensor or tuple of Tensor
+        Batch-first tensors (or tuples of them) with the same first dimension.
 
     Notes
     -----
@@ -56,12 +86,11 @@ class FixedData:
     ``world`` processes see exactly the batches one process would.
     """
 
-    def __init__(self, inputs: Tensor, targets: Tensor):
-        if inputs.shape[0] != targets.shape[0]:
-            raise ValueError(
-                f"inputs and targets must have the same number of samples, got {inputs.shape[0]} and {targets.shape[0]}"
-            )
-        if inputs.shape[0] == 0:
+    def __init__(self, inputs: Part, targets: Part):
+        n_in, n_tg = part_len(inputs), part_len(targets)
+        if n_in != n_tg:
+            raise ValueError(f"inputs and targets must have the same number of samples, got {n_in} and {n_tg}")
+        if n_in == 0:
             raise ValueError("the training set is empty")
         self.inputs, self.targets = inputs, targets
         self._perm: Tensor | None = None
@@ -69,7 +98,7 @@ class FixedData:
         self.epoch = 0
 
     def __len__(self) -> int:
-        return self.inputs.shape[0]
+        return part_len(self.inputs)
 
     def next_batch(self, batch_size: int, generator: torch.Generator, rank: int = 0, world: int = 1) -> Batch:
         """The next ``batch_size`` samples of the epoch (this rank's slice of them)."""
@@ -84,7 +113,7 @@ class FixedData:
         self._pos += batch_size
         local = batch_size // world
         idx = idx[rank * local : (rank + 1) * local]
-        return self.inputs[idx], self.targets[idx]
+        return part_index(self.inputs, idx), part_index(self.targets, idx)
 
     def state_dict(self) -> dict:
         return {"perm": self._perm, "pos": self._pos, "epoch": self.epoch}
@@ -97,7 +126,7 @@ def as_data_source(data) -> OnlineData | FixedData:
     """Accept a source, a ``sample(n, generator)`` callable or an ``(inputs, targets)`` pair."""
     if isinstance(data, (OnlineData, FixedData)):
         return data
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, Tensor) for t in data):
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(is_part(t) for t in data):
         return FixedData(*data)
     if callable(data):
         return OnlineData(data)

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from unrolled.core.data_sources import as_data_source
+from unrolled.core.data_sources import as_data_source, is_part, part_index, part_len, part_to
 from unrolled.core.stages import Stage, end_to_end
 from unrolled.core.unrolled_net import UnrolledNet
 
@@ -150,8 +150,8 @@ class Trainer:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         if batch_size < 1 or val_every < 1:
             raise ValueError("batch_size and val_every must be >= 1")
-        if not (isinstance(val_data, (tuple, list)) and len(val_data) == 2):
-            raise ValueError("val_data must be an (inputs, targets) pair")
+        if not (isinstance(val_data, (tuple, list)) and len(val_data) == 2 and all(is_part(t) for t in val_data)):
+            raise ValueError("val_data must be an (inputs, targets) pair of tensors (or of tuples of tensors)")
         self.stages = list(stages) if stages is not None else end_to_end(lr, max_steps, patience)
         if not self.stages:
             raise ValueError("stages must not be empty")
@@ -164,7 +164,9 @@ class Trainer:
         self.model = model.to(self.device)
         self.loss_fn = loss_fn
         self.data = as_data_source(train_data)
-        self.val_inputs, self.val_targets = (t.to(self.device) for t in val_data)
+        self.val_inputs, self.val_targets = (part_to(t, self.device) for t in val_data)
+        if part_len(self.val_inputs) != part_len(self.val_targets):
+            raise ValueError("val_data inputs and targets must have the same number of samples")
         self.batch_size, self.val_every, self.schedule = batch_size, val_every, schedule
         self.grad_clip, self.divergence_factor = grad_clip, divergence_factor
         self.val_batch_size = val_batch_size
@@ -191,11 +193,12 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         total, count = 0.0, 0
-        for i in range(0, self.val_inputs.shape[0], self.val_batch_size):
-            xb = self.val_inputs[i : i + self.val_batch_size]
-            tb = self.val_targets[i : i + self.val_batch_size]
-            total += float(self.loss_fn(self.model(xb), tb)) * xb.shape[0]
-            count += xb.shape[0]
+        for i in range(0, part_len(self.val_inputs), self.val_batch_size):
+            chunk = slice(i, i + self.val_batch_size)
+            xb, tb = part_index(self.val_inputs, chunk), part_index(self.val_targets, chunk)
+            n = part_len(xb)
+            total += float(self.loss_fn(self.model(xb), tb)) * n
+            count += n
         self.model.train(was_training)
         return total / count
 
@@ -339,7 +342,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
             inputs, targets = self.data.next_batch(self.batch_size, self.generator, self.rank, self.world)
-            inputs, targets = inputs.to(self.device), targets.to(self.device)
+            inputs, targets = part_to(inputs, self.device), part_to(targets, self.device)
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.loss_fn(net(inputs), targets)
             loss.backward()
