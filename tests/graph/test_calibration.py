@@ -84,9 +84,19 @@ def test_gradients_flow():
 def test_pretraining_reduces_loss():
     prob = GraphDiffusionProblem("karate")
     Y, X = binary_cascade(prob.A, 4, 20, generator=torch.Generator().manual_seed(0))
-    calib = InvertibleCalibration(prob.N, hidden=16)
-    losses = pretrain_calibration(calib, SpectralDiffusion(prob.V), X, Y, steps=40)
-    assert losses[-1] < losses[0]
+    calib, nd = InvertibleCalibration(prob.N, hidden=16), SpectralDiffusion(prob.V)
+
+    def held_out_loss():  # the loss on the problem pretrain_calibration holds out (the first of 4)
+        with torch.no_grad():
+            diffused = nd(X[:1])
+            return float((calib.inverse_map(diffused) - Y[:1]).pow(2).mean() + 0.1 * (diffused - X[:1]).pow(2).mean())
+
+    before = held_out_loss()
+    result = pretrain_calibration(calib, nd, X, Y, steps=40, rho1=0.1, batch=3)
+    assert result.best_val == pytest.approx(held_out_loss(), rel=1e-9)  # the kept weights are the best ones
+    assert result.best_val < 0.9 * before
+    with pytest.raises(ValueError, match="both"):
+        pretrain_calibration(calib, nd, X, Y[..., :5])
 
 
 def test_binary_cascade():

@@ -122,7 +122,7 @@ def _one(graph: str, cfg: CalibrationConfig, seed: int, log) -> dict:
 
     calib = InvertibleCalibration(problem.N, cfg.hidden, lip_max=cfg.lip_max, seed=seed)
     nd = SpectralDiffusion(problem.V)
-    losses = pretrain_calibration(calib, nd, Xtr, Ytr, steps=cfg.pretrain_steps, seed=seed)
+    pretrained = pretrain_calibration(calib, nd, Xtr, Ytr, steps=cfg.pretrain_steps, seed=seed)
     with torch.no_grad():
         Cte, hist = calib.calibrate(Yte, cfg.fixed_point_iter, return_history=True)
         Ctr = calib.calibrate(Ytr, cfg.fixed_point_iter)
@@ -139,7 +139,7 @@ def _one(graph: str, cfg: CalibrationConfig, seed: int, log) -> dict:
         aucs[METHODS[1]] = source_detection_auc(net(Yte), Xte, Yte)
     aucs[METHODS[2]] = source_detection_auc(problem.A @ Yte, Xte, Yte)
     row = {"graph": graph, "N": problem.N, "seed": seed, "auc": aucs, "final_train_loss": train_loss,
-           "pretrain_loss": [losses[0], losses[-1]], "lipschitz_bound": float(calib.lipschitz_bound()),
+           "pretrain_val_loss": [pretrained.history[0]["val_loss"], pretrained.best_val], "lipschitz_bound": float(calib.lipschitz_bound()),
            "fixed_point_iterations": len(hist), "fixed_point_last_change": hist[-1],
            "inverse_residual": inv_err}
     log(f"{graph} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()))

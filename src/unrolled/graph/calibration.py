@@ -58,6 +58,7 @@ from torch import Tensor, nn
 
 from unrolled.core.io import register_model
 from unrolled.core.params import LayerParameter, bounded
+from unrolled.core.train import Trainer, TrainResult
 from unrolled.core.unrolled_net import dtype_from_name, dtype_name
 
 __all__ = [
@@ -225,24 +226,51 @@ class SpectralDiffusion(nn.Module):
         return self.V @ (self.h[:, None] * (self.V.T @ X))
 
 
+class _DiffuseThenDecalibrate(nn.Module):
+    r"""``X -> (Φ_c^{-1}(Υ(X)), Υ(X))``: the two outputs the pre-training loss compares with ``(Y, X)``."""
+
+    def __init__(self, calib: InvertibleCalibration, nd_net: SpectralDiffusion):
+        super().__init__()
+        self.calib, self.nd_net = calib, nd_net
+
+    def forward(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        diffused = self.nd_net(X)
+        return self.calib.inverse_map(diffused), diffused
+
+
 def pretrain_calibration(calib: InvertibleCalibration, nd_net: SpectralDiffusion, X: Tensor, Y: Tensor, *,
                          steps: int = 200, lr: float = 1e-2, rho1: float = 0.1, batch: int = 4,
-                         seed: int = 0) -> list[float]:
-    r"""Fit ``Y ≈ Φ_c^{-1}(Υ(X))`` (Fig. 8 top) by Adam on the MSE plus ``rho1 * ||Υ(X) - X||^2``; returns losses."""
-    params = list(calib.parameters()) + list(nd_net.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator().manual_seed(int(seed))
-    losses = []
-    for _ in range(int(steps)):
-        idx = torch.randint(0, X.shape[0], (min(batch, X.shape[0]),), generator=gen)
-        Xb, Yb = X[idx], Y[idx]
-        Yp = nd_net(Xb)
-        loss = (calib.inverse_map(Yp) - Yb).pow(2).mean() + rho1 * (Yp - Xb).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    return losses
+                         val_fraction: float = 0.2, seed: int = 0, progress: bool = False) -> TrainResult:
+    r"""Fit ``Y ≈ Φ_c^{-1}(Υ(X))`` (Fig. 8 top) with the shared :class:`~unrolled.core.train.Trainer`.
+
+    The loss is the MSE plus ``rho1 * ||Υ(X) - X||^2`` (Sec. V-E), Adam at
+    ``lr`` on mini-batches of ``batch`` problems. The first ``val_fraction`` of
+    the problems (at least one) is held out for validation and the weights with
+    the lowest validation loss are kept (with a single problem it is used for
+    both). ``calib`` and ``nd_net`` are trained in place.
+
+    Returns
+    -------
+    TrainResult
+        ``best_val`` and the validation history.
+    """
+    if X.shape != Y.shape or X.dim() != 3:
+        raise ValueError(f"X and Y must both be (B, N, P), got {tuple(X.shape)} and {tuple(Y.shape)}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n_val = max(1, int(round(val_fraction * X.shape[0]))) if X.shape[0] > 1 else 0
+    Xtr, Ytr = (X[n_val:], Y[n_val:]) if n_val else (X, Y)
+    Xva, Yva = (X[:n_val], Y[:n_val]) if n_val else (X, Y)
+
+    def loss_fn(pred: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor]) -> Tensor:
+        (y_hat, diffused), (y, x) = pred, target
+        return (y_hat - y).pow(2).mean() + rho1 * (diffused - x).pow(2).mean()
+
+    model = _DiffuseThenDecalibrate(calib, nd_net)
+    trainer = Trainer(model, loss_fn, (Xtr, (Ytr, Xtr)), (Xva, (Yva, Xva)), lr=lr, max_steps=int(steps),
+                      batch_size=min(int(batch), Xtr.shape[0]), val_every=max(1, int(steps) // 20),
+                      seed=seed, progress=progress)
+    return trainer.fit()
 
 
 # --------------------------------------------------------------------------- #
