@@ -84,7 +84,7 @@ def test_problem_validation():
 def _gnn():
     prob = CommunityDiffusionProblem(n_signals=10)
     torch.manual_seed(0)
-    return prob, GraphConvClassifier(prob.S.tolist(), n_classes=3, hidden=8, n_layers=2, taps=3)
+    return prob, GraphConvClassifier(prob.S.tolist(), n_classes=3, hidden=8, n_layers=2, taps=3, selected=[20, 8])
 
 
 def test_gnn_shapes_and_gradients():
@@ -100,6 +100,37 @@ def test_gnn_shapes_and_gradients():
     assert any(float(p.grad.abs().sum()) > 0 for p in gnn.weights)
     with pytest.raises(ValueError):
         gnn(torch.randn(3, 19))
+
+
+def test_selection_pools_neighbourhood_max_and_keeps_highest_degree_nodes():
+    # path 0-1-2-3 plus edge 1-3: degrees 1, 3, 2, 2 -> selection order 1, 2, 3, 0
+    S = torch.zeros(4, 4)
+    for i, j in ((0, 1), (1, 2), (2, 3), (1, 3)):
+        S[i, j] = S[j, i] = 1.0
+    gnn = GraphConvClassifier(S, n_classes=2, hidden=1, n_layers=1, taps=1, selected=[2])
+    assert gnn.order.tolist() == [1, 2, 3, 0]
+    with torch.no_grad():
+        gnn.weights[0].fill_(1.0)
+        gnn.readout.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        gnn.readout.bias.zero_()
+    y = torch.tensor([[5.0, -1.0, 2.0, 0.5], [-1.0, 0.0, 0.0, 3.0]])
+    z = torch.relu(y)
+    # node 1's 1-hop neighbourhood is {0, 1, 2, 3}; node 2's is {1, 2, 3}
+    expected = torch.stack([z.amax(1), z[:, 1:].amax(1)], dim=1)
+    torch.testing.assert_close(gnn(y), expected)
+    # two hops: node 2 reaches node 0 through node 1
+    gnn2 = GraphConvClassifier(S, n_classes=2, hidden=1, n_layers=1, taps=1, selected=[2], pool_hops=2)
+    with torch.no_grad():
+        gnn2.weights[0].fill_(1.0)
+        gnn2.readout.load_state_dict(gnn.readout.state_dict())
+    torch.testing.assert_close(gnn2(y), z.amax(1, keepdim=True).expand(2, 2))
+
+
+def test_selection_rejects_bad_node_counts():
+    S = torch.eye(5)
+    for bad in ([6, 2], [2, 3], [0, 0], [3]):
+        with pytest.raises(ValueError, match="selected"):
+            GraphConvClassifier(S, n_layers=2, selected=bad)
 
 
 def test_gnn_save_load(tmp_path):

@@ -17,10 +17,11 @@ community's members and their values i.i.d. :math:`\mathcal N(0, 1)`
   largest. The rule is invariant to the scale and sign of :math:`\hat X`, so
   ADMM's arbitrary output scale does not matter here.
 * :class:`GraphConvClassifier` is the torch-only GNN baseline trained with
-  community labels (the paper uses the selection GNN of Gama et al. [10]):
-  polynomial graph-filter layers :math:`Z_{l+1} = \mathrm{ReLU}(\sum_{k<K}
-  S^k Z_l W_{l,k} + b_l)` on the data model's shift ``S``, then a fully
-  connected read-out of all node features to :math:`N_c` logits.
+  community labels: the selection GNN of Gama et al. [10] that the paper
+  compares against -- polynomial graph-filter layers :math:`Z_{l+1} =
+  \mathrm{ReLU}(\sum_{k<K} S^k Z_l W_{l,k} + b_l)` on the data model's shift
+  ``S``, neighbourhood max-pooling and zero-padded node selection, then a
+  fully connected read-out of the kept nodes' features to :math:`N_c` logits.
 
 Import this module before :func:`unrolled.core.io.load_model` reads a saved
 :class:`GraphConvClassifier` (it is not imported by ``unrolled.graph``).
@@ -178,13 +179,19 @@ class CommunityDiffusionProblem(GraphDiffusionProblem):
 
 @register_model
 class GraphConvClassifier(nn.Module):
-    r"""GNN baseline: polynomial graph-convolution layers and a fully connected read-out.
+    r"""The selection GNN baseline (Gama et al. [10]): graph-filter banks, max-pooling, node selection, read-out.
 
-    Layer ``l`` maps node features :math:`Z_l` (``N x F_l``) to
-    :math:`\mathrm{ReLU}(\sum_{k=0}^{K-1} S^k Z_l W_{l,k} + b_l)` (a bank of
-    ``K``-tap graph filters on the shift ``S``, as in the selection GNN of
-    Gama et al. without pooling); the read-out is a linear map from the
-    flattened ``N F`` features to ``n_classes`` logits.
+    Layer ``l`` maps node features :math:`Z_l` (``N x F_l``, zero outside the
+    nodes kept so far) to :math:`\mathrm{ReLU}(\sum_{k=0}^{K-1} S^k Z_l W_{l,k} + b_l)`
+    (a bank of ``K``-tap graph filters on the shift ``S``), then -- when
+    ``selected`` asks for fewer nodes -- pools every node's features by the
+    maximum over its ``pool_hops``-hop neighbourhood and keeps only the first
+    ``selected[l]`` nodes of a fixed order (largest degree first), zeroing the
+    others. This is Gama et al.'s *selection GNN with zero padding*: the
+    signal stays on the original graph, so later filters still use ``S``. The
+    read-out is a linear map from the ``selected[-1] * F`` features of the last
+    kept nodes to ``n_classes`` logits. ``selected=None`` keeps every node (no
+    pooling): a plain polynomial graph-convolution network.
 
     Parameters
     ----------
@@ -195,12 +202,17 @@ class GraphConvClassifier(nn.Module):
     hidden : int
         Features per node in every layer.
     n_layers : int
-        Graph-convolution layers.
+        Graph-filter layers.
     taps : int
         ``K``, taps of every graph filter.
+    selected : list of int, optional
+        Nodes kept after each layer (non-increasing, between 1 and ``N``).
+    pool_hops : int
+        Radius of the max-pooling neighbourhoods (in hops of ``S``).
     """
 
-    def __init__(self, shift, n_classes: int = 3, hidden: int = 32, n_layers: int = 2, taps: int = 3):
+    def __init__(self, shift, n_classes: int = 3, hidden: int = 32, n_layers: int = 2, taps: int = 3,
+                 selected: list[int] | None = None, pool_hops: int = 1):
         super().__init__()
         S = torch.as_tensor(shift, dtype=torch.float32)
         if S.dim() != 2 or S.shape[0] != S.shape[1]:
@@ -209,18 +221,40 @@ class GraphConvClassifier(nn.Module):
         self.hidden = check_int("hidden", hidden, minimum=1)
         self.n_layers = check_int("n_layers", n_layers, minimum=1)
         self.taps = check_int("taps", taps, minimum=1)
+        self.pool_hops = check_int("pool_hops", pool_hops, minimum=1)
         N = S.shape[0]
+        kept = [N] * n_layers if selected is None else [int(v) for v in selected]
+        if len(kept) != n_layers or any(not 1 <= v <= N for v in kept) or any(b > a for a, b in zip(kept, kept[1:])):
+            raise ValueError(f"selected must list {n_layers} non-increasing node counts in [1, {N}], got {selected}")
+        self.selected = kept
         self.register_buffer("S", S)
+        # node order for selection: largest degree (sum of |S| over the row) first, ties by index
+        degree = S.abs().sum(1)
+        self.register_buffer("order", torch.argsort(-degree, stable=True))
+        reach = (S != 0) | torch.eye(N, dtype=torch.bool)
+        hop = reach.clone()
+        for _ in range(pool_hops - 1):
+            hop = (hop.float() @ reach.float()) > 0
+        self.register_buffer("neighbourhood", hop)
         dims = [1] + [hidden] * n_layers
         self.weights = nn.ParameterList(
             nn.Parameter(torch.randn(taps, fi, fo) / (taps * fi) ** 0.5) for fi, fo in zip(dims[:-1], dims[1:])
         )
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(fo)) for fo in dims[1:])
-        self.readout = nn.Linear(N * hidden, n_classes)
+        self.readout = nn.Linear(kept[-1] * hidden, n_classes)
 
     @property
     def n_nodes(self) -> int:
         return self.S.shape[0]
+
+    def _pool_and_select(self, z: Tensor, keep: int) -> Tensor:
+        if keep == self.n_nodes:
+            return z
+        # max over each node's neighbourhood (ReLU outputs are >= 0, so masked entries can be 0)
+        pooled = (z[:, None, :, :] * self.neighbourhood[None, :, :, None].to(z.dtype)).amax(dim=2)
+        mask = torch.zeros(self.n_nodes, 1, dtype=z.dtype, device=z.device)
+        mask[self.order[:keep]] = 1.0
+        return pooled * mask
 
     def forward(self, y: Tensor) -> Tensor:
         """Logits ``(..., n_classes)`` for signals ``y`` ``(..., N)``."""
@@ -228,12 +262,13 @@ class GraphConvClassifier(nn.Module):
             raise ValueError(f"y must be (..., N={self.n_nodes}), got shape {tuple(y.shape)}")
         lead = y.shape[:-1]
         z = y.reshape(-1, self.n_nodes, 1).to(self.S.dtype)  # (B, N, F)
-        for W, b in zip(self.weights, self.biases):
+        for W, b, keep in zip(self.weights, self.biases, self.selected):
             out, shifted = z @ W[0], z
             for k in range(1, self.taps):
                 shifted = self.S @ shifted
                 out = out + shifted @ W[k]
-            z = torch.relu(out + b)
+            z = self._pool_and_select(torch.relu(out + b), keep)
+        z = z[:, self.order[: self.selected[-1]], :]
         return self.readout(z.flatten(1)).reshape(*lead, self.n_classes)
 
     def predict(self, y: Tensor) -> Tensor:
@@ -242,4 +277,5 @@ class GraphConvClassifier(nn.Module):
 
     def config(self) -> dict:
         return {"shift": self.S.tolist(), "n_classes": self.n_classes, "hidden": self.hidden,
-                "n_layers": self.n_layers, "taps": self.taps}
+                "n_layers": self.n_layers, "taps": self.taps, "selected": list(self.selected),
+                "pool_hops": self.pool_hops}
