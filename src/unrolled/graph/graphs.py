@@ -70,6 +70,7 @@ __all__ = [
     "check_shift",
     "normalized_adjacency",
     "graph_fourier_basis",
+    "shift_and_basis",
     "vandermonde",
 ]
 
@@ -356,3 +357,41 @@ def vandermonde(eigvals: Tensor, L: int) -> Tensor:
     for _ in range(1, L):
         cols.append(cols[-1] * eigvals)
     return torch.stack(cols, dim=1)
+
+
+def shift_and_basis(graph, V: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(S, V, eigvals)`` from a shift ``S`` or a problem with ``S`` and ``V`` attributes, validated.
+
+    ``V`` (default: the problem's, else :func:`graph_fourier_basis` of ``S``)
+    must be orthonormal and diagonalise ``S``; ``S`` must be a float32/float64
+    symmetric square matrix.
+    """
+    if not isinstance(graph, Tensor):
+        if not (hasattr(graph, "S") and hasattr(graph, "V")):
+            raise ValueError(
+                f"graph must be a shift matrix S (Tensor) or a GraphDiffusionProblem, got {type(graph).__name__}"
+            )
+        if V is None:
+            V = graph.V
+        graph = graph.S
+    S = check_shift(graph, "S")
+    if S.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"S must be float32 or float64, got {S.dtype}")
+    N = S.shape[0]
+    if V is None:
+        lam, V = graph_fourier_basis(S)
+        return S, V, lam
+    check_tensor("V", V, ndim=2)
+    if V.dtype != S.dtype or V.device != S.device:
+        raise ValueError(f"V must have the dtype and device of S ({S.dtype}, {S.device}), got ({V.dtype}, {V.device})")
+    if tuple(V.shape) != (N, N):
+        raise ValueError(f"V must have shape ({N}, {N}) like S, got {tuple(V.shape)}")
+    V64, S64 = V.to(torch.float64), S.to(torch.float64)
+    tol = 1e3 * torch.finfo(V.dtype).eps * N
+    if (V64.T @ V64 - torch.eye(N, dtype=torch.float64, device=V.device)).abs().max() > tol:
+        raise ValueError("V must be orthonormal (the eigenvectors of S as columns)")
+    D = V64.T @ S64 @ V64
+    lam = torch.diagonal(D)
+    if (D - torch.diag_embed(lam)).abs().max() > tol * max(1.0, float(S64.abs().max())):
+        raise ValueError("V must diagonalise S (its columns are the eigenvectors of S)")
+    return S, V, lam.to(S.dtype)

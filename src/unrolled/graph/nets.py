@@ -45,39 +45,11 @@ sign of ``m`` disagrees with the constraint :math:`M^\top\tilde g = m` used in
 (15) and in Algorithm 1). We use (18') above: one extra learnable scalar
 :math:`\gamma_2` per layer and the sign of Algorithm 1.
 
-Mapping to ADMM (what :meth:`SLoGNet.from_algorithm` sets)
-----------------------------------------------------------
-ADMM with penalties :math:`\rho_\lambda, \rho_\mu` and constant ``c`` is the
-layer above with :math:`d = 1`, :math:`M = 1_N`, :math:`m = c` (for ``d > 1``
-the extra columns of ``M`` and entries of ``m`` are zero),
-:math:`\rho_2 = \rho_\mu/\rho_\lambda`, :math:`\tau = 1/\rho_\lambda`,
-:math:`\alpha_1 = \beta_1 = \gamma_1 = 1`, and, since the multipliers enter
-linearly, any rescaling :math:`\lambda = s\lambda_{\rm ADMM}`,
-:math:`\mu = s\mu_{\rm ADMM}` of them:
-
-.. math::
-    \rho_1 = \frac{1}{s\rho_\lambda},\quad \alpha_2 = \frac{1}{s\rho_\lambda},\quad
-    \beta_2 = -\beta_3 = s\rho_\lambda,\quad \gamma_2 = s\rho_\mu .
-
-* ``scaled_dual=True`` (default): :math:`s = 1/\rho_\lambda`, ADMM's *scaled
-  form* (Boyd et al. 2011, Sec. 3.1.1): :math:`\rho_1 = \alpha_2 = \beta_2 = 1`,
-  :math:`\beta_3 = -1`, :math:`\gamma_2 = \rho_2`. Every unconstrained scalar
-  is then of order one whatever the scale of ``Y``, which suits Adam.
-* ``scaled_dual=False``: :math:`s = 1`, the paper's literal reparametrisation
-  :math:`\rho_1 = 1/\rho_\lambda` with :math:`\lambda` the ADMM multiplier
-  itself; :math:`\alpha_2 = 1/\rho_\lambda`, :math:`\beta_2 = -\beta_3 =
-  \rho_\lambda`, :math:`\gamma_2 = \rho_\mu`.
-
-Either way the untrained network's ``g`` and ``x`` after layer ``k`` are
-those of ``k`` ADMM iterations to float precision (tested for every layer: about
-1e-11 relative in float64, the rounding of the two Sherman–Morrison/Woodbury
-evaluations amplified by the conditioning of :math:`\Gamma`).
-
-Initial state
--------------
-The state starts at zero, ADMM's start: the paper draws
-:math:`x[0], \lambda[0], \mu[0]` at random in its experiments, which would
-make the network's output random; we do not.
+Initialisations
+---------------
+:meth:`SLoGNet.from_algorithm` (the untrained network is ADMM) and
+:meth:`SLoGNet.random_init` (the paper's Sec. V-A draw); the parameter values
+and the mapping to ADMM are in :mod:`unrolled.graph.net_init`.
 
 Parameters that do not reach the output
 ---------------------------------------
@@ -105,10 +77,16 @@ from unrolled.core.io import register_model
 from unrolled.core.params import LayerParameter
 from unrolled.core.prox import soft_threshold
 from unrolled.core.unrolled_net import UnrolledNet, dtype_from_name, dtype_name
-from unrolled.core.validation import check_int, check_positive, check_tensor
-from unrolled.graph.graphs import check_shift, graph_fourier_basis
-from unrolled.graph.operators import apply_Z, apply_Zt, check_normaliser
-from unrolled.graph.solvers import default_penalties
+from unrolled.core.validation import check_int, check_tensor
+from unrolled.graph.graphs import shift_and_basis
+from unrolled.graph.operators import apply_Z, apply_Zt
+from unrolled.graph.net_init import (
+    POSITIVE_SCALARS,
+    REAL_SCALARS,
+    median_default_penalties,
+    set_admm_parameters,
+    set_random_parameters,
+)
 
 __all__ = ["SLoGNet", "SLoGState", "OUTPUTS", "SCALAR_LR_SCALE"]
 
@@ -120,8 +98,6 @@ OUTPUTS = ("filter", "sources")
 #: values of the paper's random initialisation and the data-scaled ADMM ones.
 SCALAR_LR_SCALE = 1.0
 
-_POSITIVE = ("rho1", "rho2", "tau")
-_SCALARS = ("alpha1", "alpha2", "beta1", "beta2", "beta3", "gamma1", "gamma2")
 
 
 class SLoGState(NamedTuple):
@@ -146,39 +122,6 @@ class SLoGState(NamedTuple):
     x: Tensor | None
     lam: Tensor | None
     mu: Tensor | None
-
-
-def _graph_matrices(graph, V: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-    """``(S, V, eigvals)`` from a shift ``S`` or a problem with ``S`` and ``V`` attributes."""
-    if not isinstance(graph, Tensor):
-        if not (hasattr(graph, "S") and hasattr(graph, "V")):
-            raise ValueError(
-                f"graph must be a shift matrix S (Tensor) or a GraphDiffusionProblem, got {type(graph).__name__}"
-            )
-        if V is None:
-            V = graph.V
-        graph = graph.S
-    S = check_shift(graph, "S")
-    if S.dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"S must be float32 or float64, got {S.dtype}")
-    N = S.shape[0]
-    if V is None:
-        lam, V = graph_fourier_basis(S)
-        return S, V, lam
-    check_tensor("V", V, ndim=2)
-    if V.dtype != S.dtype or V.device != S.device:
-        raise ValueError(f"V must have the dtype and device of S ({S.dtype}, {S.device}), got ({V.dtype}, {V.device})")
-    if tuple(V.shape) != (N, N):
-        raise ValueError(f"V must have shape ({N}, {N}) like S, got {tuple(V.shape)}")
-    V64, S64 = V.to(torch.float64), S.to(torch.float64)
-    tol = 1e3 * torch.finfo(V.dtype).eps * N
-    if (V64.T @ V64 - torch.eye(N, dtype=torch.float64, device=V.device)).abs().max() > tol:
-        raise ValueError("V must be orthonormal (the eigenvectors of S as columns)")
-    D = V64.T @ S64 @ V64
-    lam = torch.diagonal(D)
-    if (D - torch.diag_embed(lam)).abs().max() > tol * max(1.0, float(S64.abs().max())):
-        raise ValueError("V must diagonalise S (its columns are the eigenvectors of S)")
-    return S, V, lam.to(S.dtype)
 
 
 @register_model
@@ -241,12 +184,12 @@ class SLoGNet(UnrolledNet):
         self.output, self.tied = output, tied
         self._dtype = dtype_from_name(dtype)
         dt, N = self._dtype, n_nodes
-        for name in _POSITIVE:
+        for name in POSITIVE_SCALARS:
             p = LayerParameter(
                 torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE
             )
             setattr(self, name, p)
-        for name in _SCALARS:
+        for name in REAL_SCALARS:
             setattr(self, name, LayerParameter(torch.zeros((), dtype=dt), n_layers, tied=tied))
         self.M = LayerParameter(torch.zeros(N, d, dtype=dt), n_layers, tied=tied)
         self.m = LayerParameter(torch.zeros(d, dtype=dt), n_layers, tied=tied)
@@ -259,7 +202,7 @@ class SLoGNet(UnrolledNet):
     # ------------------------------------------------------------------ #
     @classmethod
     def _for_graph(cls, graph, V, n_layers, d, output, tied) -> "SLoGNet":
-        S, V, lam = _graph_matrices(graph, V)
+        S, V, lam = shift_and_basis(graph, V)
         net = cls(S.shape[0], n_layers, d, output, tied, dtype_name(S.dtype)).to(S.device)
         net.set_graph(S, V=V)
         return net
@@ -271,7 +214,7 @@ class SLoGNet(UnrolledNet):
         of ``S``, the basis :func:`~unrolled.graph.solvers.admm` uses; pass the
         data model's ``V`` when ``S`` has repeated eigenvalues.
         """
-        S, V, lam = _graph_matrices(S, V)
+        S, V, lam = shift_and_basis(S, V)
         if S.shape[0] != self.n_nodes:
             raise ValueError(f"S must be {self.n_nodes} x {self.n_nodes} (n_nodes), got {tuple(S.shape)}")
         if S.dtype != self._dtype:
@@ -340,39 +283,12 @@ class SLoGNet(UnrolledNet):
         SLoGNet
         """
         net = cls._for_graph(graph, V, n_layers, d, output, tied)
-        c = check_normaliser(c)
         if rho_l is None or rho_mu is None:
             if isinstance(graph, Tensor):
                 raise ValueError("rho_l and rho_mu must be given when graph is a shift matrix (or pass a problem)")
-            calibration_problems = check_int("calibration_problems", calibration_problems, minimum=1)
-            Y, _ = graph.sample(calibration_problems, torch.Generator().manual_seed(int(calibration_seed)))
-            dl, dm = default_penalties(Y.to(net.dtype), c)
-            rho_l = float(dl.median()) if rho_l is None else rho_l
-            rho_mu = float(dm.median()) if rho_mu is None else rho_mu
-        rho_l = check_positive("rho_l", rho_l)
-        rho_mu = check_positive("rho_mu", rho_mu)
-        s = 1.0 / rho_l if scaled_dual else 1.0
-        dt, dev = net.dtype, net.V.device
-
-        def val(v: float) -> Tensor:
-            return torch.tensor(v, dtype=dt, device=dev)
-
-        net.rho1.set_value(val(1.0 / (s * rho_l)))
-        net.rho2.set_value(val(rho_mu / rho_l))
-        net.tau.set_value(val(1.0 / rho_l))
-        net.alpha1.set_value(val(1.0))
-        net.alpha2.set_value(val(1.0 / (s * rho_l)))
-        net.beta1.set_value(val(1.0))
-        net.beta2.set_value(val(s * rho_l))
-        net.beta3.set_value(val(-s * rho_l))
-        net.gamma1.set_value(val(1.0))
-        net.gamma2.set_value(val(s * rho_mu))
-        M = torch.zeros(net.n_nodes, net.d, dtype=dt, device=dev)
-        M[:, 0] = 1.0
-        m = torch.zeros(net.d, dtype=dt, device=dev)
-        m[0] = c
-        net.M.set_value(M)
-        net.m.set_value(m)
+            rho_l, rho_mu = median_default_penalties(graph, net.dtype, c, calibration_problems, calibration_seed,
+                                                     rho_l, rho_mu)
+        set_admm_parameters(net, rho_l, rho_mu, c=c, scaled_dual=scaled_dual)
         return net
 
     @classmethod
@@ -410,33 +326,8 @@ class SLoGNet(UnrolledNet):
             learns through the filter and multiplier path only; a smaller
             ``tau_scale`` (e.g. 0.01) starts them alive.
         """
-        tau_scale = check_positive("tau_scale", tau_scale)
         net = cls._for_graph(graph, V, n_layers, d, output, tied)
-        gen = torch.Generator().manual_seed(check_int("seed", seed))
-        n = 1 if tied else n_layers
-        dt, dev = net.dtype, net.V.device
-
-        def draw(kind: str, shape: tuple[int, ...]) -> list[Tensor]:
-            out = []
-            for _ in range(n):
-                if kind == "uniform":
-                    v = 1.0 - torch.rand(shape, generator=gen, dtype=torch.float64)  # (0, 1]
-                else:
-                    v = torch.randn(shape, generator=gen, dtype=torch.float64)
-                out.append(v.to(dtype=dt, device=dev))
-            return out
-
-        def assign(p: LayerParameter, values: list[Tensor]) -> None:
-            for k, v in enumerate(values):
-                p.set_value(v, None if tied else k)
-
-        for name in _POSITIVE:
-            values = draw("uniform", ())
-            assign(getattr(net, name), [v * tau_scale for v in values] if name == "tau" else values)
-        for name in _SCALARS:
-            assign(getattr(net, name), draw("normal", ()))
-        assign(net.M, draw("normal", (net.n_nodes, net.d)))
-        assign(net.m, draw("normal", (net.d,)))
+        set_random_parameters(net, seed=seed, tau_scale=tau_scale)
         return net
 
     # ------------------------------------------------------------------ #
@@ -580,7 +471,7 @@ class SLoGNet(UnrolledNet):
     # UnrolledNet interface
     # ------------------------------------------------------------------ #
     def _parameter_groups(self) -> list[LayerParameter]:
-        return [getattr(self, n) for n in _POSITIVE + _SCALARS] + [self.M, self.m]
+        return [getattr(self, n) for n in POSITIVE_SCALARS + REAL_SCALARS] + [self.M, self.m]
 
     def layer_parameters(self, k: int) -> list[nn.Parameter]:
         """Raw parameters of layer ``k`` (all of :math:`\\Theta^{(k)}`, also those the read-out does not use)."""
