@@ -160,8 +160,13 @@ def test_quick_experiment_writes_files(tmp_path):
     payload = json.loads((tmp_path / "results.json").read_text())
     assert (tmp_path / "results.md").read_text().count("karate") >= 1
     assert {r["graph"] for r in payload["rows"]} == {"karate", "dolphins"}
+    assert (tmp_path / "roc.png").is_file()
     for r in payload["rows"]:
-        for v in r["auc"].values():
+        for m, v in r["auc"].items():
             assert 0.0 <= v <= 1.0
+            # the stored ROC curve is the one the AUC integrates (tiny loss from thinning long curves)
+            fpr, tpr = np.array(r["roc"][m]["fpr"]), np.array(r["roc"][m]["tpr"])
+            assert fpr[0] == tpr[0] == 0.0 and fpr[-1] == tpr[-1] == 1.0
+            assert np.trapezoid(tpr, fpr) == pytest.approx(v, abs=0.02)
         assert r["lipschitz_bound"] < 0.9
         assert r["inverse_residual"] < 1e-6

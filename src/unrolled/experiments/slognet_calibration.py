@@ -1,7 +1,7 @@
 r"""SLoG-Net on binary data with the i-ResNet calibration (SLoG-Net paper Sec. V-E, Fig. 8-9, Alg. 2).
 
-``unrolled reproduce slognet-calibration`` writes ``results.json`` and
-``results.md``: the ROC-AUC of source detection on the entries of
+``unrolled reproduce slognet-calibration`` writes ``results.json``,
+``results.md`` and ``roc.png`` (ROC curves): the ROC-AUC of source detection on the entries of
 :math:`I_Y = \operatorname{supp}(Y_{test})` (Sec. V-E) for
 
 * ``SLoG-Net + calibration``: :math:`\hat X = \Phi(\Phi_c(Y))`, the paper's
@@ -32,10 +32,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
+from sklearn.metrics import roc_curve
 
 from unrolled.core.train import Trainer
-
 from unrolled.experiments.report import markdown_table, write_json
 from unrolled.graph.calibration import (
     InvertibleCalibration,
@@ -128,18 +129,26 @@ def _one(graph: str, cfg: CalibrationConfig, seed: int, log) -> dict:
         Ctr = calib.calibrate(Ytr, cfg.fixed_point_iter)
         inv_err = float((calib.inverse_map(Cte) - Yte).abs().max())
 
-    aucs, train_loss = {}, {}
+    train_loss, scores = {}, {}
     net = _make_net(problem, Ctr, cfg, seed)
     train_loss[METHODS[0]] = _train(net, Ctr, Xtr, Ytr, cfg, seed)
     with torch.no_grad():
-        aucs[METHODS[0]] = source_detection_auc(net(Cte), Xte, Yte)
+        scores[METHODS[0]] = net(Cte)
     net = _make_net(problem, Ytr, cfg, seed)
     train_loss[METHODS[1]] = _train(net, Ytr, Xtr, Ytr, cfg, seed)
     with torch.no_grad():
-        aucs[METHODS[1]] = source_detection_auc(net(Yte), Xte, Yte)
-    aucs[METHODS[2]] = source_detection_auc(problem.A @ Yte, Xte, Yte)
-    row = {"graph": graph, "N": problem.N, "seed": seed, "auc": aucs, "final_train_loss": train_loss,
-           "pretrain_val_loss": [pretrained.history[0]["val_loss"], pretrained.best_val], "lipschitz_bound": float(calib.lipschitz_bound()),
+        scores[METHODS[1]] = net(Yte)
+    scores[METHODS[2]] = problem.A @ Yte
+    aucs = {m: source_detection_auc(v, Xte, Yte) for m, v in scores.items()}
+    mask = Yte != 0
+    roc = {}
+    for m, v in scores.items():
+        fpr, tpr, _ = roc_curve((Xte[mask] != 0).numpy(), v.abs()[mask].numpy())
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).round().astype(int))
+        roc[m] = {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}
+    row = {"graph": graph, "N": problem.N, "seed": seed, "auc": aucs, "roc": roc, "final_train_loss": train_loss,
+           "pretrain_val_loss": [pretrained.history[0]["val_loss"], pretrained.best_val],
+           "lipschitz_bound": float(calib.lipschitz_bound()),
            "fixed_point_iterations": len(hist), "fixed_point_last_change": hist[-1],
            "inverse_residual": inv_err}
     log(f"{graph} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in aucs.items()))
@@ -186,7 +195,31 @@ def run_calibration(cfg: CalibrationConfig, out_dir, *, seed: int = 0, quick: bo
                "note": "Digg not available offline: karate and dolphins with binary SI cascades as stand-ins"}
     write_json(out / "results.json", payload)
     (out / "results.md").write_text(results_markdown(cfg, rows, quick))
+    plot_roc(out / "roc.png", cfg, rows)
     return payload
+
+
+def plot_roc(path: Path, cfg: CalibrationConfig, rows: list[dict]) -> None:
+    """ROC curves of source detection on supp(Y_test), one panel per graph (first realisation)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(cfg.graphs), figsize=(4.6 * len(cfg.graphs), 4.2), squeeze=False)
+    for ax, graph in zip(axes[0], cfg.graphs):
+        row = next(r for r in rows if r["graph"] == graph)
+        for m in METHODS:
+            ax.plot(row["roc"][m]["fpr"], row["roc"][m]["tpr"], label=f"{m} (AUC {row['auc'][m]:.2f})")
+        ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+        ax.set_title(f"{graph} (N = {row['N']}), seed {row['seed']}")
+        ax.set_xlabel("false-positive rate")
+        ax.set_ylabel("true-positive rate")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def reproduce_calibration(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu",
