@@ -21,7 +21,7 @@ seeds ``X``, binary infected set ``Y`` containing them.
 
 Budgets: ``--quick`` (one realisation, small models, < 20 s) and the default
 full budget (:data:`FULL`, two train/test realisations per graph as in the
-paper's "twice for each subgraph", hidden width 256; 207 s measured on
+paper's "twice for each subgraph", hidden width 256; 215 s measured on
 one thread of a busy CPU, well under 15 min; --quick took 7 s). The paper's MLP has 1000 hidden units
 and ``P = 400``; ours are smaller to fit the CPU budget.
 """
