@@ -23,7 +23,6 @@ from unrolled.sparse_coding.nets import (
     ALISTA,
     ISTALLT,
     LISTA,
-    LISTACP,
     LISTACPSS,
     NETWORKS,
     support_fractions,
