@@ -1,0 +1,135 @@
+"""Shared pieces of the SBL-family reproductions: building, training and scoring every method.
+
+A *method* maps a batch of measurements ``y`` to ``(B, m)`` atom scores whose ``d`` largest entries are the
+estimated support (strict accuracy) and whose ``n`` largest are the loose guesses (Sec. 4.1):
+
+* ``sbl``: SBL to convergence (MacKay update), scores ``gamma``;
+* ``l1``: FISTA on the Lasso (foundation solver), scores ``|x|``;
+* ``iht``: IHT with ``k = d`` (foundation solver), scores ``|x|``;
+* ``lista``: LISTA (foundation net) trained with NMSE on ``x``, scores ``|x|``;
+* ``iht-net``: the IHT-inspired net (:class:`~unrolled.sbl.nets.IHTNet`, keeps ``d_max`` entries), NMSE;
+* ``maxsparsenet``: :class:`~unrolled.sbl.recurrent.MaxSparseNet`, support loss, scores = logits;
+* ``gf-lstm`` / ``gf-gru`` / ``lstm`` / ``gru`` (+ ``-large``): :class:`~unrolled.sbl.recurrent.GatedFeedbackNet`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from unrolled.core.io import save_model
+from unrolled.core.metrics import nmse
+from unrolled.core.stages import end_to_end
+from unrolled.core.train import Trainer
+from unrolled.sbl.metrics import support_loss
+from unrolled.sbl.nets import IHTNet
+from unrolled.sbl.recurrent import GatedFeedbackNet, MaxSparseNet, hidden_size
+from unrolled.sbl.solvers import sbl
+from unrolled.sparse_coding.nets import LISTA
+from unrolled.sparse_coding.solvers import fista, iht
+
+LABELS = {"sbl": "SBL", "l1": "l1 (FISTA)", "iht": "IHT", "lista": "LISTA (ISTA-net)", "iht-net": "IHT-net",
+          "maxsparsenet": "MaxSparseNet", "gf-lstm": "GF-LSTM (ours)", "gf-gru": "GF-GRU", "lstm": "stacked LSTM",
+          "gru": "stacked GRU", "gf-lstm-large": "GF-LSTM 4x", "gf-gru-large": "GF-GRU 4x", "lstm-large": "LSTM 4x",
+          "gru-large": "GRU 4x"}
+SOLVER_METHODS = ("sbl", "l1", "iht")
+
+
+@dataclass
+class NetSpec:
+    """Sizes and training budget of the learned nets."""
+
+    hidden: int = 128          # base hidden units of a 'small' recurrent layer
+    n_steps: int = 10          # recurrent time steps
+    unrolled_layers: int = 10  # LISTA / IHT-net layers
+    msn_layers: int = 10       # MaxSparseNet layers
+    msn_width: int = 256
+    steps: int = 3000
+    steps_baselines: int | None = None  # steps of LISTA / IHT-net / MaxSparseNet (default: ``steps``)
+    lr: float = 3e-3
+    batch_size: int = 256
+    val_every: int = 100
+    n_val: int = 1000
+    lista_lam: float = 1e-3
+    whiten: bool = True        # PCA input whitening of the support-loss nets, fitted on n_whiten samples
+    n_whiten: int = 20000
+
+
+def recurrent_spec(method: str) -> tuple[str, bool, str]:
+    """``(cell, gated_feedback, size)`` of a recurrent method name such as ``'gf-gru-large'``."""
+    large = method.endswith("-large")
+    base = method[: -len("-large")] if large else method
+    gated = base.startswith("gf-")
+    cell = base[3:] if gated else base
+    if cell not in ("lstm", "gru"):
+        raise ValueError(f"unknown recurrent method {method!r}")
+    return cell, gated, "large" if large else "small"
+
+
+def build_net(method: str, Phi: Tensor, spec: NetSpec, d_max: int, *, complex_input: bool = False):
+    """An untrained net for ``method`` and its training loss."""
+    n, m = Phi.shape
+    if method == "lista":
+        return LISTA.from_algorithm(Phi, spec.lista_lam, spec.unrolled_layers), nmse
+    if method == "iht-net":
+        return IHTNet.from_algorithm(Phi, d_max, spec.unrolled_layers), nmse
+    if method == "maxsparsenet":
+        return MaxSparseNet(n, m, spec.msn_layers, spec.msn_width, complex_input=complex_input), support_loss
+    cell, gated, size = recurrent_spec(method)
+    hidden = hidden_size(cell, size, spec.hidden)
+    return GatedFeedbackNet(n, m, hidden, spec.n_steps, cell, gated, complex_input=complex_input), support_loss
+
+
+def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int, seed: int, device: str,
+              progress: bool, complex_input: bool = False, log=print):
+    """Build ``method`` (float32 for the recurrent nets, the problem's dtype for LISTA / IHT-net) and train it
+    on online data from ``problem.sample``; saves it under ``out_dir/method``. Returns ``(net, TrainResult)``."""
+    torch.manual_seed(seed)
+    net, loss = build_net(method, problem.Phi, spec, d_max, complex_input=complex_input)
+    if spec.whiten and hasattr(net, "set_input_whitening"):
+        net.set_input_whitening(problem.sample(spec.n_whiten, torch.Generator().manual_seed(seed + 202))[0])
+    net = net.to(device)
+    val = problem.sample(spec.n_val, torch.Generator().manual_seed(seed + 101))
+    baseline = method in ("lista", "iht-net", "maxsparsenet")
+    steps = spec.steps_baselines if baseline and spec.steps_baselines is not None else spec.steps
+    trainer = Trainer(net, loss, problem.sample, val, stages=end_to_end(spec.lr if loss is support_loss else spec.lr / 3,
+                      steps), batch_size=spec.batch_size, val_every=spec.val_every, schedule="cosine",
+                      grad_clip=5.0, checkpoint_dir=out_dir / "checkpoints" / method, seed=seed + 7, device=device,
+                      progress=progress)
+    t0 = time.perf_counter()
+    result = trainer.fit()
+    log(f"  trained {LABELS.get(method, method)}: {result.n_steps} steps, best val loss {result.best_val:.4f}, "
+        f"{time.perf_counter() - t0:.0f} s")
+    save_model(net, out_dir / "models" / method, metadata={"method": method, "problem": problem.config()})
+    return net.eval(), result
+
+
+@torch.no_grad()
+def scores(method: str, y: Tensor, Phi: Tensor, d: int, *, net=None, sbl_lam: float = 1e-7,
+           sbl_max_iter: int = 2000, sbl_tol: float = 1e-6, l1_lam: float = 1e-3) -> tuple[Tensor, dict]:
+    """Atom scores ``(B, m)`` of ``method`` on ``y`` (and solver statistics when it is a solver)."""
+    if method == "sbl":
+        res = sbl(y, Phi, sbl_lam, update="mackay", max_iter=sbl_max_iter, tol=sbl_tol)
+        return res.gamma, {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+    if method == "l1":
+        res = fista(y, Phi, l1_lam, max_iter=3000, tol=1e-5)
+        return res.x.abs(), {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+    if method == "iht":
+        res = iht(y, Phi, d, max_iter=1000, tol=1e-6)
+        return res.x.abs(), {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+    dtype = next(net.parameters()).dtype
+    out = net(y.to(dtype))
+    return (out.abs() if isinstance(net, (LISTA, IHTNet)) else out).to(torch.float64), {}
+
+
+def time_side_by_side(fn_a, fn_b, repeats: int = 3) -> tuple[float, float]:
+    """Best-of-``repeats`` wall-clock seconds of two callables, measured alternately in the same process."""
+    ta, tb = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fn_a(); ta.append(time.perf_counter() - t0)
+        t0 = time.perf_counter(); fn_b(); tb.append(time.perf_counter() - t0)
+    return min(ta), min(tb)

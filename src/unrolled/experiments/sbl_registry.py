@@ -1,0 +1,56 @@
+"""``unrolled reproduce sbl-<name>`` entries of the SBL family (merged into registry.py by the integrator)."""
+
+from __future__ import annotations
+
+from unrolled.experiments.registry import Experiment
+
+PAPER = "From Bayesian sparsity to gated recurrent nets (He, Xin, Wipf et al., NIPS 2017)"
+
+
+def _fig3ab(out_dir, **kwargs):
+    from unrolled.experiments.sbl_fig3 import reproduce_fig3ab
+
+    return reproduce_fig3ab(out_dir, **kwargs)
+
+
+def _fig3c(out_dir, **kwargs):
+    from unrolled.experiments.sbl_fig3 import reproduce_fig3c
+
+    return reproduce_fig3c(out_dir, **kwargs)
+
+
+def _fig3d(out_dir, **kwargs):
+    from unrolled.experiments.sbl_doa import reproduce_fig3d
+
+    return reproduce_fig3d(out_dir, **kwargs)
+
+
+def _timing(out_dir, **kwargs):
+    from unrolled.experiments.sbl_fig3 import reproduce_timing
+
+    return reproduce_timing(out_dir, **kwargs)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "sbl-fig3ab": Experiment(
+        "sbl-fig3ab", f"{PAPER}, Fig. 3(a,b)",
+        "strict and loose support accuracy vs d (n=20, m=100, correlated dictionary) of SBL, l1, IHT, LISTA, "
+        "IHT-net, MaxSparseNet and the GF-LSTM trained on online data",
+        _fig3ab,
+    ),
+    "sbl-fig3c": Experiment(
+        "sbl-fig3c", f"{PAPER}, Fig. 3(c)",
+        "ablation at d/n=0.4: gated feedback or not, LSTM or GRU, small or 4x large (strict accuracy)",
+        _fig3c,
+    ),
+    "sbl-fig3d": Experiment(
+        "sbl-fig3d", f"{PAPER}, Fig. 3(d)",
+        "direction-of-arrival (10-sensor ULA, 4 sources): Chamfer distance vs SNR of SBL and a complex-input GF-LSTM",
+        _fig3d,
+    ),
+    "sbl-timing": Experiment(
+        "sbl-timing", f"{PAPER}, timing (cf. Table 1)",
+        "seconds per solved problem of the GF-LSTM vs SBL run to convergence, side by side, as a ratio",
+        _timing,
+    ),
+}

@@ -1,0 +1,36 @@
+"""Sparse Bayesian learning family (He, Xin, Wipf et al., NIPS 2017).
+
+Correlated dictionaries and DOA arrays (:mod:`.data`) -> batched SBL (:mod:`.solvers`) -> the unrolled
+LSTM-like SBL net and an IHT-inspired net (:mod:`.nets`) and the gated-feedback recurrent nets plus the
+MaxSparseNet baseline (:mod:`.recurrent`); support decoding and accuracies in :mod:`.metrics`.
+"""
+
+from unrolled.sbl.data import CorrelatedSparseProblem, DOAProblem, correlated_dictionary, steering_matrix
+from unrolled.sbl.metrics import (
+    chamfer_distance,
+    least_squares_on_support,
+    loose_accuracy,
+    strict_accuracy,
+    support_loss,
+    top_d_support,
+)
+from unrolled.sbl.nets import IHTNet, SBLNet
+from unrolled.sbl.recurrent import GatedFeedbackNet, MaxSparseNet
+from unrolled.sbl.solvers import SBLResult, sbl, sbl_objective
+
+#: Lines for ``unrolled list`` (the integrator prints them under "families:").
+SUMMARY = (
+    "  sbl             sparse Bayesian learning: y = Phi x + eps, correlated dictionaries and DOA arrays",
+    "    solvers:      sbl (update='em' | 'mackay' | 'lstm', real and complex)",
+    "    networks:     SBLNet (unrolled eqs. 8-11), IHTNet, GatedFeedbackNet (GF-LSTM / GF-GRU / stacked), MaxSparseNet",
+    "    experiments:  sbl-fig3ab, sbl-fig3c, sbl-fig3d, sbl-timing",
+)
+
+__all__ = [
+    "SUMMARY",
+    "CorrelatedSparseProblem", "DOAProblem", "correlated_dictionary", "steering_matrix",
+    "sbl", "sbl_objective", "SBLResult",
+    "SBLNet", "IHTNet", "GatedFeedbackNet", "MaxSparseNet",
+    "top_d_support", "strict_accuracy", "loose_accuracy", "least_squares_on_support", "support_loss",
+    "chamfer_distance",
+]

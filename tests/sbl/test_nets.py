@@ -1,0 +1,179 @@
+"""Tests of the SBL family's networks: algorithm invariants, structure, training, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unrolled.core.io import load_model, save_model
+from unrolled.core.stages import end_to_end
+from unrolled.core.train import Trainer
+from unrolled.sbl.data import CorrelatedSparseProblem, DOAProblem
+from unrolled.sbl.metrics import strict_accuracy, support_loss
+from unrolled.sbl.nets import IHTNet, SBLNet
+from unrolled.sbl.recurrent import GatedFeedbackNet, MaxSparseNet, hidden_size
+from unrolled.sbl.solvers import sbl
+from unrolled.sparse_coding.solvers import iht
+
+DT = torch.float64
+K = 6
+
+
+@pytest.fixture(scope="module")
+def real_problem():
+    prob = CorrelatedSparseProblem(n=20, m=100, d=5, noise_std=1e-3, seed=1)
+    y, x = prob.sample(12, torch.Generator().manual_seed(2))
+    return prob.Phi, y, x
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_sblnet_untrained_equals_sbl_lstm_iterations(real_problem, tied):
+    Phi, y, _ = real_problem
+    lam = 1e-4
+    net = SBLNet.from_algorithm(Phi, lam, K, tied=tied)
+    with torch.no_grad():
+        x_net, g_net = net(y, return_gamma=True)
+        layers = net(y, return_layers=True)
+    ref = sbl(y, Phi, lam, update="lstm", max_iter=K, tol=0.0)
+    torch.testing.assert_close(g_net, ref.gamma, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(x_net, ref.x, rtol=1e-10, atol=1e-12)
+    for k in (1, 3):
+        ref_k = sbl(y, Phi, lam, update="lstm", max_iter=k, tol=0.0)
+        torch.testing.assert_close(layers[k - 1], ref_k.x, rtol=1e-10, atol=1e-12)
+
+
+def test_sblnet_complex_untrained_equals_sbl():
+    prob = DOAProblem(n_sensors=10, resolution=4.0, snr_db=20.0)
+    y, _ = prob.sample(6, torch.Generator().manual_seed(3))
+    net = SBLNet.from_algorithm(prob.Phi, 0.05, K)
+    with torch.no_grad():
+        x_net, g_net = net(y, return_gamma=True)
+    ref = sbl(y, prob.Phi, 0.05, update="lstm", max_iter=K, tol=0.0)
+    torch.testing.assert_close(g_net, ref.gamma, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(x_net, ref.x, rtol=1e-10, atol=1e-12)
+
+
+def test_iht_net_untrained_equals_iht(real_problem):
+    Phi, y, _ = real_problem
+    net = IHTNet.from_algorithm(Phi, 5, K)
+    with torch.no_grad():
+        layers = net(y, return_layers=True)
+    for k in (1, K):
+        ref = iht(y, Phi, 5, max_iter=k, tol=0.0)
+        torch.testing.assert_close(layers[k - 1], ref.x, rtol=1e-10, atol=1e-12)
+    assert ((layers[-1] != 0).sum(-1) == 5).all()
+
+
+def test_sblnet_trains_and_params_stay_positive():
+    prob = CorrelatedSparseProblem(n=10, m=30, d=3, noise_std=1e-3, seed=0)
+    val = prob.sample(64, torch.Generator().manual_seed(1))
+    net = SBLNet.from_algorithm(prob.Phi, 1e-3, 3)
+    nmse = lambda a, b: ((a - b) ** 2).sum() / (b**2).sum()
+    res = Trainer(net, nmse, prob.sample, val, stages=end_to_end(2e-2, 40), batch_size=32, val_every=10,
+                  progress=False).fit()
+    with torch.no_grad():
+        first = float(nmse(SBLNet.from_algorithm(prob.Phi, 1e-3, 3)(val[0]), val[1]))
+        assert res.best_val < 0.95 * first
+        assert abs(float(nmse(net(val[0]), val[1])) - res.best_val) < 1e-9
+    for lp in (net.lam, net.mu, net.alpha):
+        assert all(float(v.detach()) > 0 for v in lp.values())
+
+
+def test_gated_feedback_reduces_to_stacked_when_gates_open():
+    """GF with every global reset gate forced to 1 and cross-layer feedback weights zero is the plain stack."""
+    torch.manual_seed(0)
+    plain = GatedFeedbackNet(20, 100, hidden=16, n_steps=4, cell="lstm", gated_feedback=False, dtype="float64")
+    gf = GatedFeedbackNet(20, 100, hidden=16, n_steps=4, cell="lstm", gated_feedback=True, dtype="float64")
+    with torch.no_grad():
+        for lp, lg in zip(plain.layers, gf.layers):
+            for name in ("gates_in", "gates_rec", "cand_in"):
+                getattr(lg, name).load_state_dict(getattr(lp, name).state_dict())
+        for j, lg in enumerate(gf.layers):
+            for i, rec in enumerate(lg.cand_rec):
+                rec.weight.copy_(plain.layers[j].cand_rec[0].weight if i == j else torch.zeros_like(rec.weight))
+            lg.fb_in.weight.zero_(); lg.fb_in.bias.fill_(1e3); lg.fb_rec.weight.zero_()
+        gf.readout.load_state_dict(plain.readout.state_dict())
+    y = torch.randn(5, 20, dtype=DT)
+    torch.testing.assert_close(gf(y), plain(y))
+    # and with the gates half closed, it differs
+    with torch.no_grad():
+        for lg in gf.layers:
+            lg.fb_in.bias.fill_(0.0)
+    assert (gf(y) - plain(y)).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_recurrent_shapes_and_sizes(cell):
+    small = GatedFeedbackNet(20, 100, hidden=hidden_size(cell, "small", 32), cell=cell)
+    large = GatedFeedbackNet(20, 100, hidden=hidden_size(cell, "large", 32), cell=cell)
+    count = lambda net: sum(p.numel() for p in net.parameters())
+    assert 3.0 < count(large) / count(small) < 4.5
+    lstm = GatedFeedbackNet(20, 100, hidden=hidden_size("lstm", "small", 32))
+    assert 0.8 < count(small) / count(lstm) < 1.25  # LSTM and GRU of one size: similar parameter counts
+    y = torch.randn(7, 20)
+    assert small(y).shape == (7, 100)
+    assert small(y[0]).shape == (100,)
+    cplx = GatedFeedbackNet(10, 90, hidden=16, cell=cell, complex_input=True)
+    assert cplx(torch.randn(3, 10, dtype=torch.complex64)).shape == (3, 90)
+    small.active_layers = 2  # fewer time steps runs
+    assert small(y).shape == (7, 100)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GatedFeedbackNet(20, 100, hidden=8),
+    lambda: MaxSparseNet(20, 100, n_layers=2, width=16),
+])
+def test_recurrent_bad_input(make):
+    net = make()
+    with pytest.raises(ValueError, match="y must be"):
+        net(torch.randn(3, 19))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        net(torch.full((3, 20), float("nan")))
+    with pytest.raises(ValueError, match="complex"):
+        net(torch.randn(3, 20, dtype=torch.complex64))
+
+
+def test_sblnet_bad_input(real_problem):
+    Phi, y, _ = real_problem
+    net = SBLNet.from_algorithm(Phi, 1e-3, 2)
+    with pytest.raises(ValueError, match="last dimension"):
+        net(y[:, :5])
+    with pytest.raises(ValueError, match="dtype"):
+        net(y.float())
+    bad = Phi.clone(); bad[:, 0] = 0
+    with pytest.raises(ValueError, match="all-zero columns"):
+        SBLNet.from_algorithm(bad, 1e-3, 2)
+
+
+def test_gf_lstm_learns_support():
+    """A small GF-LSTM trained online with the support loss beats its untrained self and chance."""
+    torch.manual_seed(0)
+    prob = CorrelatedSparseProblem(n=10, m=20, d=2, noise_std=1e-3, correlated=False, seed=0, dtype=torch.float32)
+    val = prob.sample(256, torch.Generator().manual_seed(1))
+    net = GatedFeedbackNet(10, 20, hidden=32, n_steps=3)
+    with torch.no_grad():
+        before = float(support_loss(net(val[0]), val[1]))
+    res = Trainer(net, support_loss, prob.sample, val, stages=end_to_end(1e-2, 150), batch_size=64,
+                  val_every=50, progress=False).fit()
+    assert res.best_val < before - 0.3
+    with torch.no_grad():
+        acc = float(strict_accuracy(net(val[0]), val[1]))
+    assert acc > 0.2  # chance of guessing a 2-subset of 20 is 1/190
+
+
+@pytest.mark.parametrize("make, inputs", [
+    (lambda: GatedFeedbackNet(20, 100, hidden=8, cell="gru", n_steps=3), lambda: torch.randn(4, 20)),
+    (lambda: GatedFeedbackNet(10, 90, hidden=8, complex_input=True), lambda: torch.randn(4, 10, dtype=torch.complex64)),
+    (lambda: MaxSparseNet(20, 100, n_layers=3, width=16), lambda: torch.randn(4, 20)),
+    (lambda: IHTNet.from_algorithm(CorrelatedSparseProblem(seed=0).Phi, 4, 3), lambda: torch.randn(4, 20, dtype=DT)),
+    (lambda: SBLNet.from_algorithm(DOAProblem(resolution=6.0).Phi, 0.1, 3), lambda: torch.randn(4, 10, dtype=torch.complex128)),
+])
+def test_save_load_round_trip(tmp_path, make, inputs):
+    torch.manual_seed(0)
+    net = make().eval()
+    y = inputs()
+    save_model(net, tmp_path / "m", metadata={"note": "test"})
+    back = load_model(tmp_path / "m").eval()
+    assert type(back) is type(net) and back.config() == net.config()
+    with torch.no_grad():
+        torch.testing.assert_close(back(y), net(y), rtol=0, atol=0)
