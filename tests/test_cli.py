@@ -62,3 +62,15 @@ def test_bad_input_is_an_error_not_a_traceback(tmp_path, capsys):
         if __import__("torch").cuda.is_available():
             raise SystemExit("CUDA present: nothing to check")
         main(["demo", "--device", "cuda"])
+
+
+def test_demo_rejects_unknown_parts(tmp_path):
+    from unrolled.experiments.demo import PARTS, run_demo
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--part", "nope", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="demo parts"):
+        run_demo(tmp_path, parts=("lista", "nope"))
+    with pytest.raises(ValueError, match="demo parts"):
+        run_demo(tmp_path, parts=())
+    assert list(PARTS) == ["lista", "slognet", "lpalm", "sbl", "irls"]

@@ -8,6 +8,7 @@ Subcommands: ``list``, ``demo``, ``train``, ``evaluate``, ``benchmark``,
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from dataclasses import replace
@@ -34,10 +35,11 @@ def _check_device(device: str) -> str:
 
 
 def cmd_list(args) -> int:
-    from unrolled.core.io import registered_models
+    from unrolled.core.io import FAMILY_MODULES, registered_models
     from unrolled.experiments import EXPERIMENTS
     from unrolled.experiments.benchmarks import BENCHMARKS
     from unrolled.graph import ENSEMBLES, SLoGNet
+    from unrolled.sbl import SUMMARY as SBL_SUMMARY
     from unrolled.sparse_coding import NETWORKS
     from unrolled.sparse_coding.solvers import fista, iht, ista
 
@@ -50,6 +52,18 @@ def cmd_list(args) -> int:
     print("    solvers:      admm")
     print(f"    networks:     {SLoGNet.__name__}")
     print("    experiments:  " + ", ".join(k for k in EXPERIMENTS if k.startswith("slognet")))
+    print("  separation      sparse semi-blind source separation: X = A S + N, A of unit-norm spectra")
+    print("    solvers:      palm")
+    print("    networks:     LPALM (S: LISTA-CP, ISTA-LLT or LISTA; A: learned ISTA-LL step or PALM's explicit gradient step)")
+    print("    experiments:  " + ", ".join(k for k in EXPERIMENTS if k.startswith("lpalm")))
+    for line in SBL_SUMMARY:
+        print(line)
+    print("  classification  l1 logistic regression with feature selection: P(y=1|x) = sigmoid(beta^T x)")
+    print("    solvers:      irls_admm (fixed or Bayesian-reweighted l1 weights)")
+    print("    networks:     DeepIRLSADMMNet; scikit-learn estimators IRLSADMMClassifier, DeepIRLSADMMClassifier")
+    print("    experiments:  " + ", ".join(k for k in EXPERIMENTS if k.startswith("irls")))
+    for module in FAMILY_MODULES:  # importing a family registers its models
+        importlib.import_module(module)
     print("registered models (loadable by `unrolled evaluate`): " + ", ".join(sorted(registered_models())))
     print("experiments (`unrolled reproduce NAME`):")
     for e in EXPERIMENTS.values():
@@ -63,7 +77,8 @@ def cmd_list(args) -> int:
 def cmd_demo(args) -> int:
     from unrolled.experiments.demo import run_demo
 
-    run_demo(args.out, seed=args.seed, device=_check_device(args.device), progress=not args.no_progress)
+    parts = None if args.part == "all" else (args.part,)
+    run_demo(args.out, seed=args.seed, device=_check_device(args.device), progress=not args.no_progress, parts=parts)
     return 0
 
 
@@ -159,8 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list families, models, experiments and benchmarks")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("demo", help="train a small LISTA-CP against ISTA/FISTA (about 2 minutes on 2 CPU cores)")
+    p = sub.add_parser("demo", help="one quick unrolled net per family, trained and compared with its solver "
+                                    "(a few minutes on 2 CPU cores)")
     _common(p, "unrolled-demo")
+    p.add_argument("--part", default="all", choices=["all", "lista", "slognet", "lpalm", "sbl", "irls"],
+                   help="run one part only (default: all, in this order)")
     p.set_defaults(func=cmd_demo)
 
     from unrolled.sparse_coding import NETWORKS

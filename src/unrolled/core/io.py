@@ -20,7 +20,8 @@ from torch import nn
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
 #: Family packages whose import registers their models.
-FAMILY_MODULES = ("unrolled.sparse_coding", "unrolled.graph", "unrolled.graph.community", "unrolled.graph.calibration")
+FAMILY_MODULES = ("unrolled.sparse_coding", "unrolled.graph", "unrolled.graph.community", "unrolled.graph.calibration",
+                  "unrolled.separation", "unrolled.sbl", "unrolled.classification")
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

@@ -1,5 +1,9 @@
-"""``unrolled demo``: a small LISTA-CP trained against ISTA and FISTA in about two minutes on 2 CPU cores,
-then a quick SLoG-Net trained against ADMM (graph source localization, about half a minute)."""
+"""``unrolled demo``: one quick part per family, each a small unrolled net trained and measured against its solver.
+
+Parts, in order (:data:`PARTS`): a LISTA-CP against ISTA and FISTA (sparse coding), a SLoG-Net against ADMM
+(graph source localization), an LPALM against PALM (source separation), the SBL-derived nets against SBL, and the
+deep IRLS-ADMM net against IRLS-ADMM and scikit-learn (classification). ``unrolled demo --part NAME`` runs one.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,47 @@ SLOGNET_DEMO = Table2Config(graphs=("er",), n_signals=100, max_steps=300, batch_
                             n_val=8, n_test=32, admm_max_iter=3000, admm_tol=1e-6)
 
 
-def run_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
+def run_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progress: bool = True,
+             parts: tuple[str, ...] | None = None) -> dict:
+    """Run the demo parts (default: all of :data:`PARTS`, in order); returns ``{part: payload}``.
+
+    Each part writes into ``out_dir`` (the LISTA part) or ``out_dir/<part>``.
+    """
+    parts = tuple(PARTS) if parts is None else tuple(parts)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"demo parts must be among {list(PARTS)}, got {list(parts)}")
+    out = Path(out_dir)
+    payloads = {}
+    for name in parts:
+        folder = out if name == "lista" else out / name
+        payloads[name] = _part_runner(name)(folder, seed=seed, device=device, progress=progress)
+    return payloads
+
+
+def _part_runner(name: str):
+    if name == "lista":
+        return run_lista_demo
+    if name == "slognet":
+        return run_slognet_demo
+    if name == "lpalm":
+        from unrolled.experiments.lpalm_demo import run_separation_demo
+
+        return run_separation_demo
+    if name == "sbl":
+        from unrolled.experiments.sbl_demo import run_sbl_demo
+
+        return run_sbl_demo
+    from unrolled.experiments.irls_demo import run_classification_demo
+
+    return run_classification_demo
+
+
+#: Demo parts: name -> family.
+PARTS = {"lista": "sparse_coding", "slognet": "graph", "lpalm": "separation", "sbl": "sbl", "irls": "classification"}
+
+
+def run_lista_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
     """Train LISTA-CP (8 layers, m=100, n=200) and print NMSE per layer beside ISTA and FISTA."""
     print("unrolled demo: LISTA-CP (8 layers) vs ISTA / FISTA on y = A x, A 100x200, p=0.1")
     payload = run_comparison(DEMO, out_dir, seed=seed, device=device, progress=progress)
@@ -29,7 +73,6 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progres
     for k in range(DEMO.n_layers):
         print(f"{k + 1:>5} " + "".join(f"{c[k]:>11.2f}" for c in curves.values()))
     print(f"\nfigure: {Path(out_dir) / 'nmse_vs_layer.png'}; tables: {Path(out_dir) / 'results.md'}")
-    run_slognet_demo(Path(out_dir) / "slognet", seed=seed, device=device, progress=progress)
     return payload
 
 

@@ -103,7 +103,23 @@ EXPERIMENTS: dict[str, Experiment] = {
         "slognet-community",
         "SLoG-Net (graph source localization), Sec. V-D / Fig. 7",
         "source-community recovery on an SBM (N=20, 3 communities): community ACC vs noise of SLoG-Net, "
-        "ADMM and a graph-convolution GNN trained with labels",
+        "ADMM and the selection GNN trained with labels",
         _slognet_community,
     ),
 }
+
+
+def _merge_family_registries() -> None:
+    """Add the experiments each later family declares in its own ``<prefix>_registry`` module."""
+    from unrolled.experiments.irls_registry import EXPERIMENTS as classification
+    from unrolled.experiments.lpalm_registry import EXPERIMENTS as separation
+    from unrolled.experiments.sbl_registry import EXPERIMENTS as sbl
+
+    for family in (separation, sbl, classification):
+        clash = set(family) & set(EXPERIMENTS)
+        if clash:
+            raise RuntimeError(f"experiment names registered twice: {sorted(clash)}")
+        EXPERIMENTS.update(family)
+
+
+_merge_family_registries()
