@@ -74,3 +74,13 @@ def test_demo_rejects_unknown_parts(tmp_path):
     with pytest.raises(ValueError, match="demo parts"):
         run_demo(tmp_path, parts=())
     assert list(PARTS) == ["lista", "slognet", "lpalm", "sbl", "irls"]
+
+
+def test_evaluate_rejects_models_of_other_families(tmp_path):
+    from unrolled.core.io import save_model
+    from unrolled.graph import GraphDiffusionProblem, SLoGNet
+
+    net = SLoGNet.from_algorithm(GraphDiffusionProblem("er", n_signals=10), 2)
+    save_model(net, tmp_path / "m", metadata={"problem": {"graph": "er"}})
+    with pytest.raises(SystemExit, match="SLoGNet"):
+        main(["evaluate", str(tmp_path / "m"), "--out", str(tmp_path / "ev")])

@@ -87,6 +87,7 @@ def cmd_train(args) -> int:
     from unrolled.core.io import save_model
     from unrolled.experiments.lista import net_per_layer
     from unrolled.sparse_coding.data import SparseCodingProblem
+    from unrolled.sparse_coding.nets import SparseCodingNet
 
     device = _check_device(args.device)
     cfg = replace(ListaConfig(), m=args.m, n=args.n, p=args.p, n_layers=args.layers, lam=args.lam, lr=args.lr,
@@ -116,10 +117,15 @@ def cmd_evaluate(args) -> int:
     from unrolled.experiments.lista import net_per_layer, solver_per_layer
     from unrolled.experiments.report import markdown_table
     from unrolled.sparse_coding.data import SparseCodingProblem
+    from unrolled.sparse_coding.nets import SparseCodingNet
 
     device = _check_device(args.device)
     payload = read_config(args.model_dir)
     net = load_model(args.model_dir, device=device)
+    if not isinstance(net, SparseCodingNet):
+        raise SystemExit(f"error: `unrolled evaluate` compares sparse-coding nets (LISTA family) with ISTA/FISTA; "
+                         f"{args.model_dir} holds a {type(net).__name__}. Load it with "
+                         "unrolled.core.io.load_model, or rerun its `unrolled reproduce` experiment.")
     prob_cfg = dict(payload["metadata"].get("problem") or {})
     if not prob_cfg:
         raise SystemExit(f"error: {args.model_dir} has no data-model metadata; cannot build a test set")
