@@ -99,7 +99,7 @@ def reproduce_fig3d(out_dir, *, quick: bool = False, seed: int = 0, device: str 
     write_json(out_dir / "results.json", payload)
     table = [[f"{r['snr_db']:.0f}", f"{r['chamfer_sbl']:.2f}", f"{r['chamfer_gf_lstm']:.2f}", f"{r['sbl_mean_iter']:.0f}",
               f"{r['ratio_sbl_over_net']:.1f}x"] for r in rows]
-    md = [f"# SBL family, Fig. 3(d): DOA Chamfer distance (degrees) vs SNR", "",
+    md = ["# SBL family, Fig. 3(d): DOA Chamfer distance (degrees) vs SNR", "",
           f"{cfg.n_sensors}-sensor ULA, {train_problem.m} grid angles over [-90, 90) every {cfg.resolution} deg, "
           f"{cfg.n_sources} sources (+-1 +- i), {cfg.n_trials} trials per SNR; GF-LSTM trained once on SNR in "
           f"{list(cfg.train_snr)} dB ({train.n_steps} steps, {train.seconds:.0f} s); SBL with the true noise variance.", "",
