@@ -87,7 +87,6 @@ def cmd_train(args) -> int:
     from unrolled.core.io import save_model
     from unrolled.experiments.lista import net_per_layer
     from unrolled.sparse_coding.data import SparseCodingProblem
-    from unrolled.sparse_coding.nets import SparseCodingNet
 
     device = _check_device(args.device)
     cfg = replace(ListaConfig(), m=args.m, n=args.n, p=args.p, n_layers=args.layers, lam=args.lam, lr=args.lr,
