@@ -88,10 +88,12 @@ class Trainer:
         ``loss_fn(prediction, target) -> scalar tensor``.
     train_data : callable, (inputs, targets) pair, or data source
         ``sample(n, generator)`` for online sampling (fresh data every batch),
-        or a fixed training set.
+        or a fixed training set. Inputs and targets are batch-first tensors or
+        tuples of them (e.g. ``(A, S)`` targets); the model receives the inputs
+        and ``loss_fn`` the targets with the same structure.
     val_data : (inputs, targets) pair
-        Held-out validation set; the weights with the lowest validation loss
-        of each stage are kept.
+        Held-out validation set, structured like the training data; the weights
+        with the lowest validation loss of each stage are kept.
     stages : list of Stage, optional
         The schedule (default: one end-to-end stage of ``max_steps`` at ``lr``).
     lr, max_steps, patience : optional
