@@ -31,7 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from unrolled.classification.data import gene_expression_like
 from unrolled.classification.estimators import DeepIRLSADMMClassifier, IRLSADMMClassifier
 from unrolled.classification.solvers import lambda_max, prepare_problem
-from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.report import markdown_table, save_figure, write_json
 
 LABELS = {"deep": "Deep IRLS-ADMM net (ours)", "admm": "l1-logistic, IRLS-ADMM", "sklearn": "l1-logistic, liblinear"}
 
@@ -168,10 +168,7 @@ def _figure6(coef: np.ndarray, X: np.ndarray, informative: np.ndarray, k: int, p
         im = b.imshow(np.corrcoef(X[:, sel].T), cmap="RdBu_r", vmin=-1, vmax=1)
         fig.colorbar(im, ax=b, fraction=0.046)
     b.set_title(f"b) correlation of its top {sel.size} genes")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def warm_up() -> None:

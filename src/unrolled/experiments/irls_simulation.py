@@ -39,7 +39,7 @@ from unrolled.classification.nets import DeepIRLSADMMNet
 from unrolled.classification.selection import consensus_set, fp_fn_rates, selection_score, top_q
 from unrolled.classification.solvers import irls_admm, lambda_max, prepare_problem
 from unrolled.classification.training import train_deep_irls
-from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.report import markdown_table, save_figure, write_json
 
 METHODS = ("deep", "admm", "sklearn")
 LABELS = {"deep": "Deep IRLS-ADMM net (ours)", "admm": "l1-logistic, IRLS-ADMM", "sklearn": "l1-logistic, liblinear"}
@@ -189,9 +189,7 @@ def figure3(cfg: SimulationConfig, out_dir: Path, *, seed: int) -> dict:
     ax.set_ylabel("scaled weight")
     ax.set_title("Fig. 3: weights scaled so the first true feature matches the truth (noise std 0)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "fig3_weights.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out_dir / "fig3_weights.png")
     nz = {k: int(np.count_nonzero(np.abs(v[: 2 * cfg.n_true]) > 1e-8)) for k, v in scaled.items()}
     return {"true": beta_true.tolist(), **scaled, "true_features_detected": nz}
 
@@ -211,9 +209,7 @@ def _figure4(curves: dict, cfg: SimulationConfig, path: Path) -> None:
         ax.set_ylabel("score P_q = acc x Jaccard")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run_simulation(cfg: SimulationConfig, out_dir: str | Path, *, seed: int = 0, progress: bool = True,

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from unrolled.experiments.lpalm_common import PAPER, TrainSettings, fmt, md_table, median, synthetic_data, train_or_load
-from unrolled.experiments.report import write_json
+from unrolled.experiments.report import save_figure, write_json
 from unrolled.separation.data import SyntheticConfig
 from unrolled.separation.training import evaluate
 
@@ -144,10 +144,7 @@ def _bar(path: Path, labels: list[str], ours: list[float], paper: list[float], y
     ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _line(path: Path, ks: list[int], ys: list[float]) -> None:
@@ -161,10 +158,7 @@ def _line(path: Path, ks: list[int], ys: list[float]) -> None:
     ax.set_xlabel("number of layers K")
     ax.set_ylabel("median NMSE(S)+NMSE(A), test")
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _entry(runner):

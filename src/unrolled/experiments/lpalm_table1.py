@@ -29,7 +29,7 @@ from unrolled.experiments.lpalm_common import (
     time_lpalm,
     train_or_load,
 )
-from unrolled.experiments.report import write_json
+from unrolled.experiments.report import save_figure, write_json
 from unrolled.separation.data import SyntheticConfig
 from unrolled.separation.tuning import palm_lambda_grid, random_training_start
 from unrolled.separation.training import nmse_per_layer
@@ -159,10 +159,7 @@ def plot_fig2(path: Path, grid: list[dict], per_layer: dict) -> None:
     ax3.set_title("(b) LPALM per layer")
     ax3.legend(fontsize=8)
     ax3.grid(True, alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def reproduce_table1(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from unrolled.experiments.lpalm_common import PAPER, TrainSettings, fmt, md_table, median, split_validation, train_or_load
-from unrolled.experiments.report import write_json
+from unrolled.experiments.report import save_figure, write_json
 from unrolled.separation.data import SPECTRA_KINDS
 from unrolled.separation.metrics import correct_permutation, separation_nmse
 from unrolled.separation.data import add_noise
@@ -150,10 +150,7 @@ def plot_fig3(path: Path, A_true: torch.Tensor, estimates: dict[str, torch.Tenso
         ax.set_title(SPECTRA_KINDS[j] if j < len(SPECTRA_KINDS) else f"source {j}")
         ax.set_xlabel("channel")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def reproduce_table2(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,

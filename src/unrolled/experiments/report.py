@@ -42,7 +42,15 @@ def plot_curves(path: Path, panels: dict[str, dict[str, list[float]]], *, xlabel
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out ``fig``, write it to ``path`` (PNG, 120 dpi; parent folders created) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

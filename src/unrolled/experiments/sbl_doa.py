@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.report import markdown_table, save_figure, write_json
 from unrolled.experiments.sbl_common import NetSpec, time_side_by_side, train_net
 from unrolled.sbl.data import DOAProblem
 from unrolled.sbl.metrics import chamfer_distance, peak_indices
@@ -116,6 +116,6 @@ def reproduce_fig3d(out_dir, *, quick: bool = False, seed: int = 0, device: str 
     ax.plot(xs, [r["chamfer_sbl"] for r in rows], marker="o", label="SBL")
     ax.plot(xs, [r["chamfer_gf_lstm"] for r in rows], marker="s", label="GF-LSTM (ours)")
     ax.set_xlabel("SNR (dB)"); ax.set_ylabel("Chamfer distance (deg)"); ax.grid(True, alpha=0.3); ax.legend()
-    fig.tight_layout(); fig.savefig(out_dir / "chamfer_vs_snr.png", dpi=120); plt.close(fig)
+    save_figure(fig, out_dir / "chamfer_vs_snr.png")
     log("\n".join(md))
     return payload

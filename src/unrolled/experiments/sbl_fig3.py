@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.report import markdown_table, save_figure, write_json
 from unrolled.experiments.sbl_common import LABELS, SOLVER_METHODS, NetSpec, build_net, scores, time_side_by_side, train_net
 from unrolled.sbl.data import CorrelatedSparseProblem
 from unrolled.sbl.metrics import least_squares_on_support, loose_accuracy, strict_accuracy, top_d_support
@@ -124,10 +124,7 @@ def _plot(path: Path, panels: dict, xs: list[float], xlabel: str) -> None:
         for label, ys in curves.items():
             ax.plot(xs, ys, marker="o", markersize=3, label=label)
         ax.set_title(title); ax.set_xlabel(xlabel); ax.grid(True, alpha=0.3); ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,
@@ -205,7 +202,7 @@ def reproduce_fig3c(out_dir, *, quick: bool = False, seed: int = 0, device: str 
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.bar([LABELS[r["method"]] for r in rows], [r["strict"] for r in rows])
     ax.set_ylabel("strict accuracy"); ax.set_title(f"d/n = {d / cfg.n:.2f}"); ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout(); fig.savefig(out_dir / "ablation.png", dpi=120); plt.close(fig)
+    save_figure(fig, out_dir / "ablation.png")
     log("\n".join(md))
     return payload
 
@@ -259,6 +256,6 @@ def reproduce_timing(out_dir, *, quick: bool = False, seed: int = 0, device: str
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.bar([f"{LABELS[r['net']]}\nvs SBL {r['sbl_update']}" for r in rows], [r["ratio_sbl_over_net"] for r in rows])
-    ax.set_ylabel("SBL time / net time"); fig.tight_layout(); fig.savefig(out_dir / "timing.png", dpi=120); plt.close(fig)
+    ax.set_ylabel("SBL time / net time"); save_figure(fig, out_dir / "timing.png")
     log("\n".join(md))
     return payload

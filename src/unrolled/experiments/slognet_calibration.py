@@ -37,7 +37,7 @@ import torch
 from sklearn.metrics import roc_curve
 
 from unrolled.core.train import Trainer
-from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.report import markdown_table, save_figure, write_json
 from unrolled.graph.calibration import (
     InvertibleCalibration,
     SpectralDiffusion,
@@ -217,9 +217,7 @@ def plot_roc(path: Path, cfg: CalibrationConfig, rows: list[dict]) -> None:
         ax.set_ylabel("true-positive rate")
         ax.legend(fontsize=7, loc="lower right")
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def reproduce_calibration(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu",

@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from unrolled.core.io import save_model
 from unrolled.core.stages import end_to_end
 from unrolled.core.train import Trainer
-from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.report import markdown_table, save_figure, write_json
 from unrolled.experiments.slognet import FULL_TABLE2, _torch_threads, make_slognet, train_slognet
 from unrolled.graph.community import (
     CommunityDiffusionProblem,
@@ -273,10 +273,7 @@ def _plot(path: Path, cfg: CommunityConfig, rows: list[dict]) -> None:
     ax.set_title("Source-community recovery on SBM (paper Fig. 7)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def reproduce_community(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,

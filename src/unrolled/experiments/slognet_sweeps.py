@@ -76,7 +76,7 @@ from pathlib import Path
 
 import torch
 
-from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.report import markdown_table, save_figure, write_json
 from unrolled.experiments.slognet import (
     ADMM_EVAL_VERSION,
     Table2Config,
@@ -399,10 +399,7 @@ def _plot(path: Path, fig: str, rows: list[dict]) -> None:
             ax.set_xscale("log")
     axes[0].legend(fontsize=8)
     f.suptitle(PAPER_FIGURES[fig]["title"], fontsize=9)
-    f.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    f.savefig(path, dpi=120)
-    plt.close(f)
+    save_figure(f, path)
 
 
 # --------------------------------------------------------------------------- #

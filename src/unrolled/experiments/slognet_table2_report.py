@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unrolled.experiments.report import markdown_table
+from unrolled.experiments.report import markdown_table, save_figure
 from unrolled.experiments.slognet import (
     FULL_TABLE2,
     LABELS,
@@ -130,7 +130,4 @@ def plot_table2(path: Path, rows: list[dict]) -> None:
         ax.grid(True, axis="y", alpha=0.3)
     axes[1].set_ylim(0.5, 1.0)
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

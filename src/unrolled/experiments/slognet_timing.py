@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.report import markdown_table, save_figure, write_json
 from unrolled.experiments.slognet import _fmt, _sync, _torch_threads
 from unrolled.graph.data import GraphDiffusionProblem
 from unrolled.graph.nets import SLoGNet
@@ -196,10 +196,7 @@ def _plot_table1(path: Path, rows: list[dict]) -> None:
         ax.set_xlabel("N (ER graph nodes)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def reproduce_table1(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,
