@@ -84,3 +84,23 @@ def test_evaluate_rejects_models_of_other_families(tmp_path):
     save_model(net, tmp_path / "m", metadata={"problem": {"graph": "er"}})
     with pytest.raises(SystemExit, match="SLoGNet"):
         main(["evaluate", str(tmp_path / "m"), "--out", str(tmp_path / "ev")])
+
+
+def test_set_overrides_are_parsed_as_python_literals():
+    from unrolled.cli import parse_overrides
+
+    got = parse_overrides(["steps=100000", "lr=1e-2", "compile=True", "methods=('sbl', 'gf-lstm')", "name=abc"])
+    assert got == {"steps": 100000, "lr": 0.01, "compile": True, "methods": ("sbl", "gf-lstm"), "name": "abc"}
+    assert parse_overrides(None) == {}
+    for bad in ("steps", "=3", "not a name=3"):
+        with pytest.raises(SystemExit, match="KEY=VALUE"):
+            parse_overrides([bad])
+
+
+def test_reproduce_set_reaches_the_experiment_config(tmp_path):
+    assert main(["reproduce", "sbl-timing", "--quick", "--no-progress", "--out", str(tmp_path),
+                 "--set", "timing_trials=8", "--set", "timing_updates=('mackay',)"]) == 0
+    cfg = json.loads((tmp_path / "sbl-timing" / "results.json").read_text())["config"]
+    assert cfg["timing_trials"] == 8 and cfg["timing_updates"] == ["mackay"]
+    with pytest.raises(SystemExit, match="no setting among"):
+        main(["reproduce", "sbl-timing", "--quick", "--out", str(tmp_path), "--set", "no_such_setting=1"])

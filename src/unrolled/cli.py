@@ -8,6 +8,7 @@ Subcommands: ``list``, ``demo``, ``train``, ``evaluate``, ``benchmark``,
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import json
 import sys
@@ -160,14 +161,40 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def parse_overrides(items: list[str] | None) -> dict:
+    """``['steps=100000', "methods=('sbl', 'gf-lstm')"]`` -> ``{'steps': 100000, 'methods': ('sbl', 'gf-lstm')}``.
+
+    Values are Python literals (numbers, booleans, tuples, strings); anything that is not a literal is kept
+    as a plain string.
+    """
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise SystemExit(f"error: --set takes KEY=VALUE with KEY a setting name, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[key] = value.strip()
+    return out
+
+
 def cmd_reproduce(args) -> int:
     from unrolled.experiments import EXPERIMENTS
 
     if args.name not in EXPERIMENTS:
         raise SystemExit(f"error: unknown experiment {args.name!r}; choose from {sorted(EXPERIMENTS)}")
+    overrides = parse_overrides(args.set)
     out = Path(args.out) / args.name
-    EXPERIMENTS[args.name].run(out, quick=args.quick, seed=args.seed, device=_check_device(args.device),
-                               progress=not args.no_progress)
+    try:
+        EXPERIMENTS[args.name].run(out, quick=args.quick, seed=args.seed, device=_check_device(args.device),
+                                   progress=not args.no_progress, **overrides)
+    except TypeError as e:  # an unknown setting name reaches the experiment's config dataclass
+        if overrides and "unexpected keyword argument" in str(e):
+            raise SystemExit(f"error: {args.name} has no setting among {sorted(overrides)} ({e}); the settings "
+                             f"are the fields of the experiment's config dataclass") from None
+        raise
     print(f"results written to {out}/ (results.json, results.md, PNG figures)")
     return 0
 
@@ -226,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, "unrolled-results")
     p.add_argument("name", choices=sorted(EXPERIMENTS))
     p.add_argument("--quick", action="store_true", help="reduced version (minutes, used by the tests)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one setting of the experiment's config (repeatable), e.g. --set steps=100000 "
+                        "--set \"methods=('sbl', 'gf-lstm')\"; values are Python literals")
     p.set_defaults(func=cmd_reproduce)
     return parser
 

@@ -811,3 +811,26 @@ def test_tuple_data_with_mismatched_lengths_is_rejected():
         FixedData((u, torch.zeros(4, 2)), u)
     with pytest.raises(ValueError, match="same number of samples"):
         Trainer(_TwoHeaded(), _two_headed_loss, (u, u), ((u, u), (u[:3], u[:3])), progress=False)
+
+
+# --------------------------------------------------------------------------
+# torch.compile
+# --------------------------------------------------------------------------
+
+
+def test_compiled_training_matches_eager_training():
+    """``compile=True`` changes how the forward runs, not what is learned: same data, same steps, same weights."""
+    prob = make_problem()
+    results = []
+    for compile_ in (False, True):
+        torch.manual_seed(0)
+        model = make_model(prob, n_layers=2)
+        res = Trainer(model, nmse, prob.sample, val_set(prob), lr=5e-3, max_steps=6, batch_size=16, val_every=3,
+                      progress=False, seed=0, compile=compile_).fit()
+        results.append((snapshot(model), res.best_val, [h["train_loss"] for h in res.history]))
+    (eager, val_e, hist_e), (comp, val_c, hist_c) = results
+    assert eager.keys() == comp.keys()
+    for k in eager:
+        torch.testing.assert_close(comp[k], eager[k], rtol=1e-9, atol=1e-10)
+    assert val_c == pytest.approx(val_e, rel=1e-9)
+    assert hist_c == pytest.approx(hist_e, rel=1e-9)
