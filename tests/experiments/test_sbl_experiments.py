@@ -13,6 +13,7 @@ from unrolled.experiments.sbl_fig3 import QUICK, reproduce_fig3ab
 from unrolled.experiments.sbl_registry import EXPERIMENTS
 from unrolled.sbl.data import CorrelatedSparseProblem
 from unrolled.sbl.metrics import strict_accuracy
+from unrolled.sbl.screening import screened_sbl
 from unrolled.sbl.solvers import sbl
 
 QUIET = {"quick": True, "progress": False, "log": lambda *a: None}
@@ -57,6 +58,26 @@ def test_fig3ab_sbl_row_is_sbl(fig3ab):
     assert row["strict"] > 0.5  # d/n = 0.2 is easy for SBL
 
 
+def test_fig3ab_screened_row_is_sbl_on_the_nets_top_n(fig3ab):
+    """The 'gf-lstm+sbl' row is screened SBL on the saved GF-LSTM's top-n atoms, on the regenerated test set."""
+    out, payload = fig3ab
+    d = QUICK.d_values[0]
+    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=d, noise_std=QUICK.noise_std, seed=0)
+    y, x = prob.sample(QUICK.n_trials, torch.Generator().manual_seed(1000 + d))
+    net = load_model(out / "models" / "gf-lstm")
+    with torch.no_grad():
+        net_scores = net(y.float()).double()
+    res = screened_sbl(y, prob.Phi, net_scores, QUICK.n, QUICK.sbl_lam, max_iter=2000, tol=1e-6)
+    row = next(r for r in payload["rows"] if r["method"] == "gf-lstm+sbl" and r["d"] == d)
+    assert row["strict"] == pytest.approx(float(strict_accuracy(res.gamma, x)))
+    assert set(payload["minus_sbl_strict"]) == {"gf-lstm", "gf-lstm+sbl"}
+
+
+def test_fig3ab_screening_needs_its_net(tmp_path):
+    with pytest.raises(ValueError, match="list it in methods"):
+        reproduce_fig3ab(tmp_path, methods=("sbl", "gf-lstm+sbl"), **QUIET)
+
+
 def test_saved_net_reloads(fig3ab):
     out, _ = fig3ab
     net = load_model(out / "models" / "gf-lstm")
@@ -93,7 +114,7 @@ def test_demo(tmp_path, capsys):
     from unrolled.experiments.sbl_demo import run_sbl_demo
 
     payload = run_sbl_demo(tmp_path, progress=False)
-    assert {r["method"] for r in payload["rows"]} == {"gf-lstm", "sbl", "l1", "iht"}
+    assert {r["method"] for r in payload["rows"]} == {"gf-lstm", "gf-lstm+sbl", "sbl", "l1", "iht"}
     assert "GF-LSTM" in capsys.readouterr().out
 
 

@@ -9,7 +9,9 @@ estimated support (strict accuracy) and whose ``n`` largest are the loose guesse
 * ``lista``: LISTA (foundation net) trained with NMSE on ``x``, scores ``|x|``;
 * ``iht-net``: the IHT-inspired net (:class:`~unrolled.sbl.nets.IHTNet`, keeps ``d_max`` entries), NMSE;
 * ``maxsparsenet``: :class:`~unrolled.sbl.recurrent.MaxSparseNet`, support loss, scores = logits;
-* ``gf-lstm`` / ``gf-gru`` / ``lstm`` / ``gru`` (+ ``-large``): :class:`~unrolled.sbl.recurrent.GatedFeedbackNet`.
+* ``gf-lstm`` / ``gf-gru`` / ``lstm`` / ``gru`` (+ ``-large``): :class:`~unrolled.sbl.recurrent.GatedFeedbackNet`;
+* ``<net>+sbl`` (e.g. ``gf-lstm+sbl``): SBL restricted to the ``screen_k`` atoms the trained ``<net>`` scores
+  highest (:func:`~unrolled.sbl.screening.screened_sbl`, this library's addition), scores ``gamma``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from unrolled.core.train import Trainer
 from unrolled.sbl.metrics import support_loss
 from unrolled.sbl.nets import IHTNet
 from unrolled.sbl.recurrent import GatedFeedbackNet, MaxSparseNet, hidden_size
+from unrolled.sbl.screening import screened_sbl
 from unrolled.sbl.solvers import sbl
 from unrolled.sparse_coding.nets import LISTA
 from unrolled.sparse_coding.solvers import fista, iht
@@ -35,8 +38,24 @@ from unrolled.sparse_coding.solvers import fista, iht
 LABELS = {"sbl": "SBL", "l1": "l1 (FISTA)", "iht": "IHT", "lista": "LISTA (ISTA-net)", "iht-net": "IHT-net",
           "maxsparsenet": "MaxSparseNet", "gf-lstm": "GF-LSTM (ours)", "gf-gru": "GF-GRU", "lstm": "stacked LSTM",
           "gru": "stacked GRU", "gf-lstm-large": "GF-LSTM 4x", "gf-gru-large": "GF-GRU 4x", "lstm-large": "LSTM 4x",
-          "gru-large": "GRU 4x"}
+          "gru-large": "GRU 4x", "gf-lstm+sbl": "GF-LSTM top-n + SBL", "maxsparsenet+sbl": "MaxSparseNet top-n + SBL"}
 SOLVER_METHODS = ("sbl", "l1", "iht")
+SCREENED = "+sbl"
+
+
+def label(method: str) -> str:
+    """Display name of a method (``<net>+sbl`` methods: the net's name + 'top-n + SBL')."""
+    if method in LABELS:
+        return LABELS[method]
+    base = net_of(method)
+    return f"{LABELS.get(base, base)} top-n + SBL" if base != method else method
+
+
+def net_of(method: str) -> str | None:
+    """The trained net a method needs: itself, the ``<net>`` of ``<net>+sbl``, or ``None`` for a solver."""
+    if method in SOLVER_METHODS:
+        return None
+    return method[: -len(SCREENED)] if method.endswith(SCREENED) else method
 
 
 @dataclass
@@ -103,7 +122,7 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
                       progress=progress, compile=spec.compile and not baseline)
     t0 = time.perf_counter()
     result = trainer.fit()
-    log(f"  trained {LABELS.get(method, method)}: {result.n_steps} steps, best val loss {result.best_val:.4f}, "
+    log(f"  trained {label(method)}: {result.n_steps} steps, best val loss {result.best_val:.4f}, "
         f"{time.perf_counter() - t0:.0f} s")
     save_model(net, out_dir / "models" / method, metadata={"method": method, "problem": problem.config()})
     return net.eval(), result
@@ -111,10 +130,20 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
 
 @torch.no_grad()
 def scores(method: str, y: Tensor, Phi: Tensor, d: int, *, net=None, sbl_lam: float = 1e-7,
-           sbl_max_iter: int = 2000, sbl_tol: float = 1e-6, l1_lam: float = 1e-3) -> tuple[Tensor, dict]:
-    """Atom scores ``(B, m)`` of ``method`` on ``y`` (and solver statistics when it is a solver)."""
+           sbl_max_iter: int = 2000, sbl_tol: float = 1e-6, l1_lam: float = 1e-3,
+           screen_k: int | None = None) -> tuple[Tensor, dict]:
+    """Atom scores ``(B, m)`` of ``method`` on ``y`` (and solver statistics when it is a solver).
+
+    ``net`` is the trained net of ``net_of(method)``; ``screen_k`` (default ``n``) the candidates that a
+    ``<net>+sbl`` method keeps.
+    """
     if method == "sbl":
         res = sbl(y, Phi, sbl_lam, update="mackay", max_iter=sbl_max_iter, tol=sbl_tol)
+        return res.gamma, {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+    if method.endswith(SCREENED):
+        net_scores, _ = scores(net_of(method), y, Phi, d, net=net)
+        res = screened_sbl(y, Phi, net_scores, screen_k or Phi.shape[0], sbl_lam, update="mackay",
+                           max_iter=sbl_max_iter, tol=sbl_tol)
         return res.gamma, {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
     if method == "l1":
         res = fista(y, Phi, l1_lam, max_iter=3000, tol=1e-5)

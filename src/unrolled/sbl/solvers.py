@@ -148,7 +148,9 @@ def sbl(
     tol : float
         Tolerance on the relative change of ``gamma`` (``0`` runs exactly ``max_iter`` iterations).
     gamma0 : Tensor, optional
-        ``(m,)`` or ``(B, m)`` positive initial hyperparameters (default: ones).
+        ``(m,)`` or ``(B, m)`` non-negative initial hyperparameters (default: ones), at least one positive
+        per problem. A zero prunes its atom: the EM and MacKay updates keep it at zero, so SBL then runs on
+        the remaining columns of ``Phi`` only (see :func:`~unrolled.sbl.screening.screened_sbl`).
     mu : float, optional
         Step of the ``'lstm'`` update, default ``1/||Phi||_2^2``; must be positive.
     callback : callable, optional
@@ -178,8 +180,10 @@ def sbl(
         gamma = torch.ones(B, m, dtype=real, device=Phi.device)
     else:
         check_tensor("gamma0", gamma0, ndim=(1, 2))
-        if gamma0.shape[-1] != m or (gamma0.dim() == 2 and gamma0.shape[0] != B) or not bool((gamma0 > 0).all()):
-            raise ValueError(f"gamma0 must be positive with shape ({m},) or ({B}, {m}), got {tuple(gamma0.shape)}")
+        if gamma0.shape[-1] != m or (gamma0.dim() == 2 and gamma0.shape[0] != B):
+            raise ValueError(f"gamma0 must have shape ({m},) or ({B}, {m}), got {tuple(gamma0.shape)}")
+        if not bool((gamma0 >= 0).all()) or not bool((gamma0 > 0).any(-1).all()):
+            raise ValueError("gamma0 must be non-negative with at least one positive entry per problem")
         gamma = gamma0.to(real).expand(B, m).clone()
     mu = 1.0 / float(torch.linalg.matrix_norm(Phi, ord=2) ** 2) if mu is None else check_positive("mu", mu)
     n_iter = torch.full((B,), max_iter, dtype=torch.int64, device=Phi.device)
