@@ -97,7 +97,7 @@ def test_other_reproductions(tmp_path, name, files):
     assert payload["rows"]
     if name == "sbl-fig3d":
         for r in payload["rows"]:
-            assert r["chamfer_sbl"] >= 0 and r["chamfer_gf_lstm"] >= 0
+            assert r["chamfer_sbl"] >= 0 and r["chamfer_gf_lstm"] >= 0 and r["chamfer_gf_lstm_sbl"] >= 0
         assert payload["rows"][-1]["chamfer_sbl"] < 5.0  # at 30 dB SBL locates the sources on a 6-degree grid
     if name == "sbl-timing":
         assert all(r["ratio_sbl_over_net"] > 0 for r in payload["rows"])

@@ -2,7 +2,8 @@
 
 Correlated dictionaries and DOA arrays (:mod:`.data`) -> batched SBL (:mod:`.solvers`) -> the unrolled
 LSTM-like SBL net and an IHT-inspired net (:mod:`.nets`) and the gated-feedback recurrent nets plus the
-MaxSparseNet baseline (:mod:`.recurrent`); support decoding and accuracies in :mod:`.metrics`.
+MaxSparseNet baseline (:mod:`.recurrent`); support decoding and accuracies in :mod:`.metrics`; SBL on a
+net's top-k candidate atoms in :mod:`.screening`.
 """
 
 from unrolled.sbl.data import CorrelatedSparseProblem, DOAProblem, correlated_dictionary, steering_matrix
@@ -16,12 +17,13 @@ from unrolled.sbl.metrics import (
 )
 from unrolled.sbl.nets import IHTNet, SBLNet
 from unrolled.sbl.recurrent import GatedFeedbackNet, MaxSparseNet
+from unrolled.sbl.screening import candidate_gamma0, screened_sbl
 from unrolled.sbl.solvers import SBLResult, sbl, sbl_objective
 
 #: Lines for ``unrolled list`` (the integrator prints them under "families:").
 SUMMARY = (
     "  sbl             sparse Bayesian learning: y = Phi x + eps, correlated dictionaries and DOA arrays",
-    "    solvers:      sbl (update='em' | 'mackay' | 'lstm', real and complex)",
+    "    solvers:      sbl (update='em' | 'mackay' | 'lstm', real and complex), screened_sbl (SBL on a net's top-k)",
     "    networks:     SBLNet (unrolled eqs. 8-11), IHTNet, GatedFeedbackNet (GF-LSTM / GF-GRU / stacked), MaxSparseNet",
     "    experiments:  sbl-fig3ab, sbl-fig3c, sbl-fig3d, sbl-timing",
 )
@@ -29,7 +31,7 @@ SUMMARY = (
 __all__ = [
     "SUMMARY",
     "CorrelatedSparseProblem", "DOAProblem", "correlated_dictionary", "steering_matrix",
-    "sbl", "sbl_objective", "SBLResult",
+    "sbl", "sbl_objective", "SBLResult", "screened_sbl", "candidate_gamma0",
     "SBLNet", "IHTNet", "GatedFeedbackNet", "MaxSparseNet",
     "top_d_support", "strict_accuracy", "loose_accuracy", "least_squares_on_support", "support_loss",
     "chamfer_distance",
