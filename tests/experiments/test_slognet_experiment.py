@@ -10,13 +10,8 @@ import pytest
 import torch
 
 from unrolled.cli import main
-from unrolled.experiments.slognet import (
-    PAPER_TABLE2,
-    QUICK_TABLE2,
-    prior_scale,
-    oracle_scale,
-    reproduce_table2,
-)
+from unrolled.experiments.slognet import PAPER_TABLE2, QUICK_TABLE2, reproduce_table2
+from unrolled.experiments.slognet_scoring import oracle_scale, prior_scale
 from unrolled.experiments.slognet_timing import PAPER_TABLE1, QUICK_TABLE1, reproduce_table1
 from unrolled.graph.data import GraphDiffusionProblem, exact_recovery_target
 

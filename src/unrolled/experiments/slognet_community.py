@@ -60,7 +60,8 @@ from unrolled.core.io import save_model
 from unrolled.core.stages import end_to_end
 from unrolled.core.train import Trainer
 from unrolled.experiments.report import markdown_table, save_figure, write_json
-from unrolled.experiments.slognet import FULL_TABLE2, _torch_threads, make_slognet, train_slognet
+from unrolled.experiments.slognet import FULL_TABLE2, make_slognet, train_slognet
+from unrolled.experiments.slognet_scoring import _torch_threads
 from unrolled.graph.community import (
     CommunityDiffusionProblem,
     GraphConvClassifier,

@@ -77,18 +77,8 @@ from pathlib import Path
 import torch
 
 from unrolled.experiments.report import markdown_table, save_figure, write_json
-from unrolled.experiments.slognet import (
-    ADMM_EVAL_VERSION,
-    Table2Config,
-    _admm_eval,
-    _fmt,
-    _scale,
-    _scores,
-    _sync,
-    _torch_threads,
-    oracle_scale,
-    train_slognet,
-)
+from unrolled.experiments.slognet import ADMM_EVAL_VERSION, Table2Config, _admm_eval, train_slognet
+from unrolled.experiments.slognet_scoring import _fmt, _scale, _scores, _sync, _torch_threads, oracle_scale
 from unrolled.graph.data import GraphDiffusionProblem
 from unrolled.graph.metrics import relative_error
 

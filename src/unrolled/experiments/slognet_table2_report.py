@@ -12,8 +12,8 @@ from unrolled.experiments.slognet import (
     PAPER_TRAINING,
     RECOVERED_RE,
     Table2Config,
-    _fmt,
 )
+from unrolled.experiments.slognet_scoring import _fmt
 
 __all__ = ["table2_markdown", "plot_table2"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from unrolled.experiments.report import markdown_table, save_figure, write_json
-from unrolled.experiments.slognet import _fmt, _sync, _torch_threads
+from unrolled.experiments.slognet_scoring import _fmt, _sync, _torch_threads
 from unrolled.graph.data import GraphDiffusionProblem
 from unrolled.graph.nets import SLoGNet
 from unrolled.graph.solvers import admm
