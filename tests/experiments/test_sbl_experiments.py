@@ -59,7 +59,7 @@ def test_fig3ab_sbl_row_is_sbl(fig3ab):
 
 
 def test_fig3ab_screened_row_is_sbl_on_the_nets_top_n(fig3ab):
-    """The 'gf-lstm+sbl' row is screened SBL on the saved GF-LSTM's top-n atoms, on the regenerated test set."""
+    """The 'gf-lstm+sbl' row is screened SBL on the saved GF-LSTM's top-2n atoms, on the regenerated test set."""
     out, payload = fig3ab
     d = QUICK.d_values[0]
     prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=d, noise_std=QUICK.noise_std, seed=0)
@@ -67,7 +67,7 @@ def test_fig3ab_screened_row_is_sbl_on_the_nets_top_n(fig3ab):
     net = load_model(out / "models" / "gf-lstm")
     with torch.no_grad():
         net_scores = net(y.float()).double()
-    res = screened_sbl(y, prob.Phi, net_scores, QUICK.n, QUICK.sbl_lam, max_iter=2000, tol=1e-6)
+    res = screened_sbl(y, prob.Phi, net_scores, 2 * QUICK.n, QUICK.sbl_lam, max_iter=2000, tol=1e-6)
     row = next(r for r in payload["rows"] if r["method"] == "gf-lstm+sbl" and r["d"] == d)
     assert row["strict"] == pytest.approx(float(strict_accuracy(res.gamma, x)))
     assert set(payload["minus_sbl_strict"]) == {"gf-lstm", "gf-lstm+sbl"}

@@ -10,8 +10,8 @@ estimated support (strict accuracy) and whose ``n`` largest are the loose guesse
 * ``iht-net``: the IHT-inspired net (:class:`~unrolled.sbl.nets.IHTNet`, keeps ``d_max`` entries), NMSE;
 * ``maxsparsenet``: :class:`~unrolled.sbl.recurrent.MaxSparseNet`, support loss, scores = logits;
 * ``gf-lstm`` / ``gf-gru`` / ``lstm`` / ``gru`` (+ ``-large``): :class:`~unrolled.sbl.recurrent.GatedFeedbackNet`;
-* ``<net>+sbl`` (e.g. ``gf-lstm+sbl``): SBL restricted to the ``screen_k`` atoms the trained ``<net>`` scores
-  highest (:func:`~unrolled.sbl.screening.screened_sbl`, this library's addition), scores ``gamma``.
+* ``<net>+sbl`` (e.g. ``gf-lstm+sbl``): SBL restricted to the ``screen_k`` (default ``2n``) atoms the trained
+  ``<net>`` scores highest (:func:`~unrolled.sbl.screening.screened_sbl`, this library's addition), scores ``gamma``.
 """
 
 from __future__ import annotations
@@ -38,17 +38,17 @@ from unrolled.sparse_coding.solvers import fista, iht
 LABELS = {"sbl": "SBL", "l1": "l1 (FISTA)", "iht": "IHT", "lista": "LISTA (ISTA-net)", "iht-net": "IHT-net",
           "maxsparsenet": "MaxSparseNet", "gf-lstm": "GF-LSTM (ours)", "gf-gru": "GF-GRU", "lstm": "stacked LSTM",
           "gru": "stacked GRU", "gf-lstm-large": "GF-LSTM 4x", "gf-gru-large": "GF-GRU 4x", "lstm-large": "LSTM 4x",
-          "gru-large": "GRU 4x", "gf-lstm+sbl": "GF-LSTM top-n + SBL", "maxsparsenet+sbl": "MaxSparseNet top-n + SBL"}
+          "gru-large": "GRU 4x", "gf-lstm+sbl": "GF-LSTM top-k + SBL", "maxsparsenet+sbl": "MaxSparseNet top-k + SBL"}
 SOLVER_METHODS = ("sbl", "l1", "iht")
 SCREENED = "+sbl"
 
 
 def label(method: str) -> str:
-    """Display name of a method (``<net>+sbl`` methods: the net's name + 'top-n + SBL')."""
+    """Display name of a method (``<net>+sbl`` methods: the net's name + 'top-k + SBL')."""
     if method in LABELS:
         return LABELS[method]
     base = net_of(method)
-    return f"{LABELS.get(base, base)} top-n + SBL" if base != method else method
+    return f"{LABELS.get(base, base)} top-k + SBL" if base != method else method
 
 
 def net_of(method: str) -> str | None:
@@ -134,15 +134,16 @@ def scores(method: str, y: Tensor, Phi: Tensor, d: int, *, net=None, sbl_lam: fl
            screen_k: int | None = None) -> tuple[Tensor, dict]:
     """Atom scores ``(B, m)`` of ``method`` on ``y`` (and solver statistics when it is a solver).
 
-    ``net`` is the trained net of ``net_of(method)``; ``screen_k`` (default ``n``) the candidates that a
-    ``<net>+sbl`` method keeps.
+    ``net`` is the trained net of ``net_of(method)``; ``screen_k`` (default ``min(2n, m)``) the candidates
+    that a ``<net>+sbl`` method keeps.
     """
     if method == "sbl":
         res = sbl(y, Phi, sbl_lam, update="mackay", max_iter=sbl_max_iter, tol=sbl_tol)
         return res.gamma, {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
     if method.endswith(SCREENED):
         net_scores, _ = scores(net_of(method), y, Phi, d, net=net)
-        res = screened_sbl(y, Phi, net_scores, screen_k or Phi.shape[0], sbl_lam, update="mackay",
+        k = screen_k or min(2 * Phi.shape[0], Phi.shape[1])
+        res = screened_sbl(y, Phi, net_scores, k, sbl_lam, update="mackay",
                            max_iter=sbl_max_iter, tol=sbl_tol)
         return res.gamma, {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
     if method == "l1":

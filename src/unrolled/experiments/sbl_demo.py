@@ -20,7 +20,7 @@ DEMO_TRIALS = 500
 
 def run_sbl_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
     """Train a small GF-LSTM on the correlated dictionary of Sec. 4.1 and print its strict/loose accuracy
-    and time per problem beside SBL on its top-n atoms, SBL, l1 (FISTA) and IHT on the same test problems."""
+    and time per problem beside SBL on its top-2n atoms, SBL, l1 (FISTA) and IHT on the same test problems."""
     out_dir = Path(out_dir)
     print(f"\nunrolled demo: GF-LSTM vs SBL / l1 / IHT, support recovery with a correlated 20x100 dictionary, d={DEMO_D}")
     train_problem = CorrelatedSparseProblem(d=DEMO_D, noise_std=1e-4, seed=seed, dtype=torch.float32)

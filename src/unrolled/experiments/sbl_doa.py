@@ -98,7 +98,7 @@ def reproduce_fig3d(out_dir, *, quick: bool = False, seed: int = 0, device: str 
                "sbl_s_per_problem": t_sbl / len(y), "net_s_per_problem": t_net / len(y), "ratio_sbl_over_net": t_sbl / t_net}
         rows.append(row)
         log(f"  SNR {snr:>4.0f} dB: Chamfer SBL {row['chamfer_sbl']:.2f} deg, GF-LSTM {row['chamfer_gf_lstm']:.2f} deg, "
-            f"GF-LSTM top-n + SBL {row['chamfer_gf_lstm_sbl']:.2f} deg; "
+            f"GF-LSTM top-k + SBL {row['chamfer_gf_lstm_sbl']:.2f} deg; "
             f"time SBL/net {row['ratio_sbl_over_net']:.1f}x")
     payload = {"experiment": "sbl-fig3d", "config": asdict(cfg), "seed": seed, "m": train_problem.m, "rows": rows,
                "training": {"steps": train.n_steps, "seconds": train.seconds, "best_val": train.best_val},
@@ -111,9 +111,9 @@ def reproduce_fig3d(out_dir, *, quick: bool = False, seed: int = 0, device: str 
           f"{cfg.n_sensors}-sensor ULA, {train_problem.m} grid angles over [-90, 90) every {cfg.resolution} deg, "
           f"{cfg.n_sources} sources (+-1 +- i), {cfg.n_trials} trials per SNR; GF-LSTM trained once on SNR in "
           f"{list(cfg.train_snr)} dB ({train.n_steps} steps, {train.seconds:.0f} s); SBL with the true noise variance.", "",
-          markdown_table(["SNR (dB)", "SBL", "GF-LSTM", "GF-LSTM top-n + SBL", "SBL iterations", "time SBL / net"],
+          markdown_table(["SNR (dB)", "SBL", "GF-LSTM", "GF-LSTM top-k + SBL", "SBL iterations", "time SBL / net"],
                          table), "",
-          f"'GF-LSTM top-n + SBL' (this library's addition): SBL on the {cfg.n_sensors} grid angles the net scores "
+          f"'GF-LSTM top-k + SBL' (this library's addition): SBL on the k = {cfg.n_sensors} grid angles the net scores "
           "highest.", "",
           "## Paper", "", PAPER_FIG3D, ""]
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
@@ -126,7 +126,7 @@ def reproduce_fig3d(out_dir, *, quick: bool = False, seed: int = 0, device: str 
     xs = [r["snr_db"] for r in rows]
     ax.plot(xs, [r["chamfer_sbl"] for r in rows], marker="o", label="SBL")
     ax.plot(xs, [r["chamfer_gf_lstm"] for r in rows], marker="s", label="GF-LSTM (ours)")
-    ax.plot(xs, [r["chamfer_gf_lstm_sbl"] for r in rows], marker="^", label="GF-LSTM top-n + SBL")
+    ax.plot(xs, [r["chamfer_gf_lstm_sbl"] for r in rows], marker="^", label="GF-LSTM top-k + SBL")
     ax.set_xlabel("SNR (dB)"); ax.set_ylabel("Chamfer distance (deg)"); ax.grid(True, alpha=0.3); ax.legend()
     save_figure(fig, out_dir / "chamfer_vs_snr.png")
     log("\n".join(md))

@@ -32,8 +32,9 @@ PAPER_FIG3AB = ("Paper (Sec. 4.1, Fig. 3a,b; 1e5 trials): on strict accuracy onl
                 "GF-LSTM, which is at or above SBL at every d, and the other learned nets are much worse; on loose "
                 "accuracy the GF-LSTM is far above every method. (Our text copy of the paper has no numeric values "
                 "of the curves, so the comparison is qualitative.)")
-SCREENING_NOTE = ("'top-n + SBL' rows (this library's addition, not in the paper): SBL run only on the n atoms the "
-                  "trained net scores highest (`unrolled.sbl.screening.screened_sbl`); the net proposes, SBL decides.")
+SCREENING_NOTE = ("'top-k + SBL' rows (this library's addition, not in the paper): SBL run only on the k atoms the "
+                  "trained net scores highest (`unrolled.sbl.screening.screened_sbl`; k = `screen_k`, default 2n); "
+                  "the net proposes, SBL decides.")
 PAPER_FIG3C = ("Paper (Fig. 3c, d/n = 0.4): gated feedback matters most, then model size (4x large better); LSTM "
                "and GRU cells perform similarly.")
 PAPER_TIMING = ("Paper (Table 1, photometric stereo): the nets are 20-60x faster than SBL (e.g. Bunny r=10: "
@@ -49,7 +50,7 @@ class Fig3Config:
     d_values: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
     noise_std: float = 1e-4
     methods: tuple[str, ...] = ("sbl", "l1", "iht", "lista", "iht-net", "maxsparsenet", "gf-lstm", "gf-lstm+sbl")
-    screen_k: int | None = None    # candidates kept by the '<net>+sbl' methods (default: n)
+    screen_k: int | None = None    # candidates kept by the '<net>+sbl' methods (default: min(2n, m))
     ablation: tuple[str, ...] = ("gf-lstm", "gf-gru", "lstm", "gf-lstm-large", "gf-gru-large", "lstm-large")
     ablation_d: int = 8
     ablation_hidden: int = 64      # base hidden units of the ablation's small nets (large: 2x, 4x the parameters)
