@@ -128,6 +128,11 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
     return net.eval(), result
 
 
+def _solver_stats(res) -> dict:
+    """Mean iterations and share of converged problems of a batched solver result."""
+    return {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+
+
 @torch.no_grad()
 def scores(method: str, y: Tensor, Phi: Tensor, d: int, *, net=None, sbl_lam: float = 1e-7,
            sbl_max_iter: int = 2000, sbl_tol: float = 1e-6, l1_lam: float = 1e-3,
@@ -139,19 +144,19 @@ def scores(method: str, y: Tensor, Phi: Tensor, d: int, *, net=None, sbl_lam: fl
     """
     if method == "sbl":
         res = sbl(y, Phi, sbl_lam, update="mackay", max_iter=sbl_max_iter, tol=sbl_tol)
-        return res.gamma, {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+        return res.gamma, _solver_stats(res)
     if method.endswith(SCREENED):
         net_scores, _ = scores(net_of(method), y, Phi, d, net=net)
         k = screen_k or min(2 * Phi.shape[0], Phi.shape[1])
         res = screened_sbl(y, Phi, net_scores, k, sbl_lam, update="mackay",
                            max_iter=sbl_max_iter, tol=sbl_tol)
-        return res.gamma, {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+        return res.gamma, _solver_stats(res)
     if method == "l1":
         res = fista(y, Phi, l1_lam, max_iter=3000, tol=1e-5)
-        return res.x.abs(), {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+        return res.x.abs(), _solver_stats(res)
     if method == "iht":
         res = iht(y, Phi, d, max_iter=1000, tol=1e-6)
-        return res.x.abs(), {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}
+        return res.x.abs(), _solver_stats(res)
     dtype = next(net.parameters()).dtype
     out = net(y.to(dtype))
     return (out.abs() if isinstance(net, (LISTA, IHTNet)) else out).to(torch.float64), {}
