@@ -131,3 +131,44 @@ def test_baselines_are_the_foundation_solvers():
     ref = iht(y, prob.Phi, 4, max_iter=1000, tol=1e-6).x
     torch.testing.assert_close(s_iht, ref.abs())
     assert ((s_iht != 0).sum(-1) <= 4).all() and 0 < stats["mean_iter"] <= 3000
+
+
+def _warm_start_spec(out, **kw):
+    from dataclasses import replace
+    return replace(QUICK.net, init_from=str(out), steps=1, lr=1e-12, data_seed=99, **kw)
+
+
+def test_warm_start_continues_from_the_saved_net(fig3ab, tmp_path):
+    """``NetSpec.init_from``: a run starts from the earlier run's weights (and whitening), not from a fresh net."""
+    from unrolled.experiments.sbl_common import train_net
+    out, _ = fig3ab
+    d = QUICK.d_values[0]
+    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
+                                   dtype=torch.float32)
+    saved = load_model(out / "models" / "gf-lstm")
+    net, res = train_net("gf-lstm", prob, _warm_start_spec(out), tmp_path, d_max=d, seed=0, device="cpu",
+                         progress=False, log=lambda *a: None)
+    assert res.n_steps == 1
+    before, after = saved.state_dict(), net.state_dict()
+    assert before.keys() == after.keys()
+    for k in before:  # one step at lr 1e-12 moves nothing measurably
+        torch.testing.assert_close(after[k], before[k], rtol=0, atol=1e-8)
+    meta = json.loads((tmp_path / "models" / "gf-lstm" / "config.json").read_text())["metadata"]
+    assert meta["init_from"] == str(out) and meta["steps"] == 1
+
+
+def test_warm_start_rejects_a_mismatch(fig3ab, tmp_path):
+    from unrolled.experiments.sbl_common import train_net
+    out, _ = fig3ab
+    d = QUICK.d_values[0]
+    kw = dict(d_max=d, seed=0, device="cpu", progress=False, log=lambda *a: None)
+    other_phi = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=1,
+                                        dtype=torch.float32)
+    with pytest.raises(ValueError, match="another data model"):
+        train_net("gf-lstm", other_phi, _warm_start_spec(out), tmp_path, **kw)
+    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
+                                   dtype=torch.float32)
+    with pytest.raises(ValueError, match="does not match"):
+        train_net("gf-lstm", prob, _warm_start_spec(out, hidden=QUICK.net.hidden + 8), tmp_path, **kw)
+    with pytest.raises(FileNotFoundError, match="no saved net"):
+        train_net("gf-gru", prob, _warm_start_spec(out), tmp_path, **kw)

@@ -16,6 +16,7 @@ estimated support (strict accuracy) and whose ``n`` largest are the loose guesse
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from unrolled.core.io import save_model
+from unrolled.core.io import load_model, read_config, save_model
 from unrolled.core.metrics import nmse
 from unrolled.core.stages import end_to_end
 from unrolled.core.train import Trainer
@@ -77,6 +78,8 @@ class NetSpec:
     whiten: bool = True        # PCA input whitening of the support-loss nets, fitted on n_whiten samples
     n_whiten: int = 20000
     compile: bool = False      # torch.compile the training forward/backward (recurrent nets: ~1.2-1.5x faster on CPU)
+    init_from: str | None = None  # output folder of an earlier run: nets start from its models/<method> (fine-tuning)
+    data_seed: int | None = None  # seed of the online training stream (default: run seed + 7); set a new one with init_from
 
 
 def recurrent_spec(method: str) -> tuple[str, bool, str]:
@@ -110,7 +113,9 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
     on online data from ``problem.sample``; saves it under ``out_dir/method``. Returns ``(net, TrainResult)``."""
     torch.manual_seed(seed)
     net, loss = build_net(method, problem.Phi, spec, d_max, complex_input=complex_input)
-    if spec.whiten and hasattr(net, "set_input_whitening"):
+    if spec.init_from is not None:
+        _warm_start(net, Path(spec.init_from) / "models" / method, problem, log)
+    elif spec.whiten and hasattr(net, "set_input_whitening"):
         net.set_input_whitening(problem.sample(spec.n_whiten, torch.Generator().manual_seed(seed + 202))[0])
     net = net.to(device)
     val = problem.sample(spec.n_val, torch.Generator().manual_seed(seed + 101))
@@ -118,14 +123,41 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
     steps = spec.steps_baselines if baseline and spec.steps_baselines is not None else spec.steps
     trainer = Trainer(net, loss, problem.sample, val, stages=end_to_end(spec.lr if loss is support_loss else spec.lr / 3,
                       steps), batch_size=spec.batch_size, val_every=spec.val_every, schedule="cosine",
-                      grad_clip=5.0, checkpoint_dir=out_dir / "checkpoints" / method, seed=seed + 7, device=device,
+                      grad_clip=5.0, checkpoint_dir=out_dir / "checkpoints" / method,
+                      seed=seed + 7 if spec.data_seed is None else spec.data_seed, device=device,
                       progress=progress, compile=spec.compile and not baseline)
     t0 = time.perf_counter()
     result = trainer.fit()
     log(f"  trained {label(method)}: {result.n_steps} steps, best val loss {result.best_val:.4f}, "
         f"{time.perf_counter() - t0:.0f} s")
-    save_model(net, out_dir / "models" / method, metadata={"method": method, "problem": problem.config()})
+    save_model(net, out_dir / "models" / method, metadata={"method": method, "problem": problem.config(),
+                                                            "steps": result.n_steps, "init_from": spec.init_from})
     return net.eval(), result
+
+
+def _warm_start(net, saved: Path, problem, log=print) -> None:
+    """Copy the weights of the net saved at ``saved`` into ``net`` (same architecture, same dictionary).
+
+    The new run trains on with its own schedule (and may draw x with another d or noise level); its input
+    whitening is the saved one, not refitted.
+    """
+    if not (saved / "config.json").is_file():
+        raise FileNotFoundError(f"init_from: no saved net at {saved}")
+    meta = read_config(saved)["metadata"]
+    # the dictionary must be the same; the sampling of x and noise (d, noise level, SNR) may change
+    sampling = ("d", "noise_std", "snr_db", "n_sources")
+    theirs = {k: v for k, v in meta.get("problem", {}).items() if k not in sampling}
+    ours = {k: v for k, v in json.loads(json.dumps(problem.config())).items() if k not in sampling}
+    if theirs != ours:
+        raise ValueError(f"init_from: the net at {saved} was trained on another data model "
+                         f"({theirs}) than this run's ({ours})")
+    old = load_model(saved)
+    if type(old) is not type(net) or old.config() != net.config():
+        raise ValueError(f"init_from: the net at {saved} ({type(old).__name__} {old.config()}) does not match "
+                         f"this run's ({type(net).__name__} {net.config()})")
+    net.load_state_dict(old.state_dict())
+    log(f"  {label(meta.get('method', '?'))}: starting from {saved} "
+        f"({meta.get('steps', 'unknown')} steps trained there)")
 
 
 def _solver_stats(res) -> dict:
