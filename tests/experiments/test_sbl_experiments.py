@@ -155,6 +155,8 @@ def test_warm_start_continues_from_the_saved_net(fig3ab, tmp_path):
         torch.testing.assert_close(after[k], before[k], rtol=0, atol=1e-8)
     meta = json.loads((tmp_path / "models" / "gf-lstm" / "config.json").read_text())["metadata"]
     assert meta["init_from"] == str(out) and meta["steps"] == 1
+    from unrolled.experiments.sbl_common import warm_start_note
+    assert str(out) in warm_start_note(_warm_start_spec(out))[0] and warm_start_note(QUICK.net) == []
 
 
 def test_warm_start_rejects_a_mismatch(fig3ab, tmp_path):

@@ -160,6 +160,14 @@ def _warm_start(net, saved: Path, problem, log=print) -> None:
         f"({meta.get('steps', 'unknown')} steps trained there)")
 
 
+def warm_start_note(spec: NetSpec) -> list[str]:
+    """Markdown lines saying where a warm-started run's nets began (empty for a run from scratch)."""
+    if spec.init_from is None:
+        return []
+    return [f"Warm start: the nets began from those saved in `{spec.init_from}` (`init_from`), with a fresh "
+            f"schedule and online data stream (`data_seed` {spec.data_seed}); the steps above are this run's only.", ""]
+
+
 def _solver_stats(res) -> dict:
     """Mean iterations and share of converged problems of a batched solver result."""
     return {"mean_iter": float(res.n_iter.double().mean()), "converged": float(res.converged.double().mean())}

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from unrolled.experiments.report import markdown_table, save_figure, write_json
-from unrolled.experiments.sbl_common import NetSpec, time_side_by_side, train_net
+from unrolled.experiments.sbl_common import NetSpec, time_side_by_side, train_net, warm_start_note
 from unrolled.sbl.data import DOAProblem
 from unrolled.sbl.metrics import chamfer_distance, peak_indices
 from unrolled.sbl.screening import screened_sbl
@@ -114,7 +114,7 @@ def reproduce_fig3d(out_dir, *, quick: bool = False, seed: int = 0, device: str 
           markdown_table(["SNR (dB)", "SBL", "GF-LSTM", "GF-LSTM top-k + SBL", "SBL iterations", "time SBL / net"],
                          table), "",
           f"'GF-LSTM top-k + SBL' (this library's addition): SBL on the k = {cfg.n_sensors} grid angles the net scores "
-          "highest.", "",
+          "highest.", "", *warm_start_note(cfg.net),
           "## Paper", "", PAPER_FIG3D, ""]
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
     import matplotlib

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 
 from unrolled.experiments.report import markdown_table, save_figure, write_json
-from unrolled.experiments.sbl_common import label, NetSpec, build_net, net_of, scores, time_side_by_side, train_net
+from unrolled.experiments.sbl_common import (NetSpec, build_net, label, net_of, scores, time_side_by_side,
+                                             train_net, warm_start_note)
 from unrolled.sbl.data import CorrelatedSparseProblem
 from unrolled.sbl.metrics import least_squares_on_support, loose_accuracy, strict_accuracy, top_d_support
 from unrolled.sbl.solvers import sbl
@@ -173,6 +174,7 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
     if any(net_of(m) not in (None, m) for m in cfg.methods):
         md += [SCREENING_NOTE, ""]
     md += ["Training: " + ", ".join(f"{label(m)} {v[1]['steps']} steps / {v[1]['seconds']:.0f} s" for m, v in nets.items())]
+    md += [""] + warm_start_note(cfg.net)
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
     xs = [d / cfg.n for d in cfg.d_values]
     _plot(out_dir / "accuracy_vs_d.png", {k.capitalize() + " accuracy": {label(m): table[k][i][1:] for i, m in
