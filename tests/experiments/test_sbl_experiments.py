@@ -174,3 +174,24 @@ def test_warm_start_rejects_a_mismatch(fig3ab, tmp_path):
         train_net("gf-lstm", prob, _warm_start_spec(out, hidden=QUICK.net.hidden + 8), tmp_path, **kw)
     with pytest.raises(FileNotFoundError, match="no saved net"):
         train_net("gf-gru", prob, _warm_start_spec(out), tmp_path, **kw)
+
+
+def test_netspec_loss_selects_the_training_loss(tmp_path):
+    """``NetSpec.loss``: the net is trained (and validated) on the named support loss; unknown names fail."""
+    from dataclasses import replace
+
+    from unrolled.experiments.sbl_common import NetSpec, train_net
+    from unrolled.sbl.metrics import pairwise_support_loss, support_loss
+    with pytest.raises(ValueError, match="NetSpec.loss"):
+        NetSpec(loss="hinge")
+    d = QUICK.d_values[0]
+    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
+                                   dtype=torch.float32)
+    spec = replace(QUICK.net, steps=10, val_every=10, loss="pairwise")
+    net, res = train_net("gf-lstm", prob, spec, tmp_path, d_max=d, seed=0, device="cpu", progress=False,
+                         log=lambda *a: None)
+    y, x = prob.sample(spec.n_val, torch.Generator().manual_seed(101))  # train_net's validation set
+    with torch.no_grad():
+        out = net(y)
+    assert res.best_val == pytest.approx(float(pairwise_support_loss(out, x)), rel=1e-5)
+    assert abs(res.best_val - float(support_loss(out, x))) > 1e-3

@@ -9,7 +9,9 @@ import torch
 from unrolled.sbl.metrics import (
     chamfer_distance,
     least_squares_on_support,
+    SUPPORT_LOSSES,
     loose_accuracy,
+    pairwise_support_loss,
     peak_indices,
     strict_accuracy,
     support_loss,
@@ -70,6 +72,40 @@ def test_support_loss_minimum():
     flat = torch.zeros(1, 4, dtype=DT)
     assert support_loss(worse, x) > support_loss(ideal, x)
     assert abs(float(support_loss(flat, x)) - np.log(4)) < 1e-9
+
+
+def test_pairwise_support_loss_is_the_sum_over_pairs_and_bounds_strict_errors():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(5, 7, generator=gen, dtype=DT)
+    x = torch.zeros(5, 7, dtype=DT)
+    for b, supp in enumerate(([0], [1, 2], [3, 4, 5], [0, 6], [1, 2, 3, 4, 5, 6])):
+        x[b, supp] = 1.0
+    # the definition: log(1 + sum over (support i, off-support j) of exp(s_j - s_i)), averaged over rows
+    ref = []
+    for b in range(5):
+        on, off = x[b] != 0, x[b] == 0
+        ref.append(torch.log1p(torch.exp(logits[b, off][None, :] - logits[b, on][:, None]).sum()))
+    assert abs(float(pairwise_support_loss(logits, x)) - float(torch.stack(ref).mean())) < 1e-12
+    # a row whose top-d is not the support pays at least log 2; a well-separated one pays ~0
+    per_row = [float(pairwise_support_loss(logits[b:b + 1], x[b:b + 1])) for b in range(5)]
+    wrong = ~strict_accuracy(logits, x, per_sample=True)
+    assert wrong.any()
+    assert all(per_row[b] >= np.log(2) - 1e-12 for b in range(5) if wrong[b])
+    separated = torch.where(x != 0, 50.0, 0.0).to(DT)
+    assert float(pairwise_support_loss(separated, x)) < 1e-15
+    # finite gradients even with huge logits; clear errors for empty or full supports
+    big = (1e4 * logits).requires_grad_()
+    pairwise_support_loss(big, x).backward()
+    assert torch.isfinite(big.grad).all()
+    with pytest.raises(ValueError, match="between 1 and m-1"):
+        pairwise_support_loss(logits[:1], torch.zeros(1, 7, dtype=DT))
+    with pytest.raises(ValueError, match="between 1 and m-1"):
+        pairwise_support_loss(logits[:1], torch.ones(1, 7, dtype=DT))
+    with pytest.raises(ValueError, match="shape"):
+        pairwise_support_loss(logits, x[:, :6])
+    assert set(SUPPORT_LOSSES) == {"softmax", "pairwise", "softmax+pairwise"}
+    both = SUPPORT_LOSSES["softmax+pairwise"](logits, x)
+    assert abs(float(both) - float(support_loss(logits, x) + pairwise_support_loss(logits, x))) < 1e-12
 
 
 def test_peaks_and_chamfer():

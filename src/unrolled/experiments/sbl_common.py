@@ -28,7 +28,7 @@ from unrolled.core.io import load_model, read_config, save_model
 from unrolled.core.metrics import nmse
 from unrolled.core.stages import end_to_end
 from unrolled.core.train import Trainer
-from unrolled.sbl.metrics import support_loss
+from unrolled.sbl.metrics import SUPPORT_LOSSES
 from unrolled.sbl.nets import IHTNet
 from unrolled.sbl.recurrent import GatedFeedbackNet, MaxSparseNet, hidden_size
 from unrolled.sbl.screening import screened_sbl
@@ -80,6 +80,11 @@ class NetSpec:
     compile: bool = False      # torch.compile the training forward/backward (recurrent nets: ~1.2-1.5x faster on CPU)
     init_from: str | None = None  # output folder of an earlier run: nets start from its models/<method> (fine-tuning)
     data_seed: int | None = None  # seed of the online training stream (default: run seed + 7); set a new one with init_from
+    loss: str = "softmax"      # support loss of the recurrent nets / MaxSparseNet: a key of SUPPORT_LOSSES
+
+    def __post_init__(self):
+        if self.loss not in SUPPORT_LOSSES:
+            raise ValueError(f"NetSpec.loss must be one of {sorted(SUPPORT_LOSSES)}, got {self.loss!r}")
 
 
 def recurrent_spec(method: str) -> tuple[str, bool, str]:
@@ -101,10 +106,10 @@ def build_net(method: str, Phi: Tensor, spec: NetSpec, d_max: int, *, complex_in
     if method == "iht-net":
         return IHTNet.from_algorithm(Phi, d_max, spec.unrolled_layers), nmse
     if method == "maxsparsenet":
-        return MaxSparseNet(n, m, spec.msn_layers, spec.msn_width, complex_input=complex_input), support_loss
+        return MaxSparseNet(n, m, spec.msn_layers, spec.msn_width, complex_input=complex_input), SUPPORT_LOSSES[spec.loss]
     cell, gated, size = recurrent_spec(method)
     hidden = hidden_size(cell, size, spec.hidden)
-    return GatedFeedbackNet(n, m, hidden, spec.n_steps, cell, gated, complex_input=complex_input), support_loss
+    return GatedFeedbackNet(n, m, hidden, spec.n_steps, cell, gated, complex_input=complex_input), SUPPORT_LOSSES[spec.loss]
 
 
 def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int, seed: int, device: str,
@@ -121,7 +126,7 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
     val = problem.sample(spec.n_val, torch.Generator().manual_seed(seed + 101))
     baseline = method in ("lista", "iht-net", "maxsparsenet")
     steps = spec.steps_baselines if baseline and spec.steps_baselines is not None else spec.steps
-    trainer = Trainer(net, loss, problem.sample, val, stages=end_to_end(spec.lr if loss is support_loss else spec.lr / 3,
+    trainer = Trainer(net, loss, problem.sample, val, stages=end_to_end(spec.lr if loss is not nmse else spec.lr / 3,
                       steps), batch_size=spec.batch_size, val_every=spec.val_every, schedule="cosine",
                       grad_clip=5.0, checkpoint_dir=out_dir / "checkpoints" / method,
                       seed=seed + 7 if spec.data_seed is None else spec.data_seed, device=device,

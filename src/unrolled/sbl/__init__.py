@@ -11,6 +11,7 @@ from unrolled.sbl.metrics import (
     chamfer_distance,
     least_squares_on_support,
     loose_accuracy,
+    pairwise_support_loss,
     strict_accuracy,
     support_loss,
     top_d_support,
@@ -33,6 +34,6 @@ __all__ = [
     "CorrelatedSparseProblem", "DOAProblem", "correlated_dictionary", "steering_matrix",
     "sbl", "sbl_objective", "SBLResult", "screened_sbl", "candidate_gamma0",
     "SBLNet", "IHTNet", "GatedFeedbackNet", "MaxSparseNet",
-    "top_d_support", "strict_accuracy", "loose_accuracy", "least_squares_on_support", "support_loss",
+    "top_d_support", "strict_accuracy", "loose_accuracy", "least_squares_on_support", "support_loss", "pairwise_support_loss",
     "chamfer_distance",
 ]
