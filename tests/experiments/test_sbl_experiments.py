@@ -41,6 +41,7 @@ def test_fig3ab_outputs(fig3ab):
         assert 0.0 <= r["strict"] <= r["loose"] <= 1.0  # exact support in the top d => all in the top n
     md = (out / "results.md").read_text()
     assert "Strict accuracy" in md and "Loose accuracy" in md and "Paper" in md
+    assert "softmax support loss" in md  # the training loss (NetSpec.loss) is reported
     # every trained net was saved and reloads to the same scores
     for method in ("gf-lstm", "maxsparsenet", "lista", "iht-net"):
         assert (out / "models" / method / "config.json").is_file()

@@ -110,7 +110,8 @@ def reproduce_fig3d(out_dir, *, quick: bool = False, seed: int = 0, device: str 
     md = ["# SBL family, Fig. 3(d): DOA Chamfer distance (degrees) vs SNR", "",
           f"{cfg.n_sensors}-sensor ULA, {train_problem.m} grid angles over [-90, 90) every {cfg.resolution} deg, "
           f"{cfg.n_sources} sources (+-1 +- i), {cfg.n_trials} trials per SNR; GF-LSTM trained once on SNR in "
-          f"{list(cfg.train_snr)} dB ({train.n_steps} steps, {train.seconds:.0f} s); SBL with the true noise variance.", "",
+          f"{list(cfg.train_snr)} dB ({train.n_steps} steps, {train.seconds:.0f} s, {cfg.net.loss} support loss); "
+          "SBL with the true noise variance.", "",
           markdown_table(["SNR (dB)", "SBL", "GF-LSTM", "GF-LSTM top-k + SBL", "SBL iterations", "time SBL / net"],
                          table), "",
           f"'GF-LSTM top-k + SBL' (this library's addition): SBL on the k = {cfg.n_sensors} grid angles the net scores "

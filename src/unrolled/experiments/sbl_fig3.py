@@ -165,7 +165,8 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
     write_json(out_dir / "results.json", payload)
     md = [f"# SBL family, Fig. 3(a,b): accuracy vs d (n={cfg.n}, m={cfg.m}, correlated dictionary)", "",
           f"{cfg.n_trials} test problems per d (the paper: 1e5), noise std {cfg.noise_std}; nets trained once on "
-          f"d in [{d_range[0]}, {d_range[1]}] with online data ({cfg.net.steps} steps, batch {cfg.net.batch_size}).", "",
+          f"d in [{d_range[0]}, {d_range[1]}] with online data ({cfg.net.steps} steps, batch {cfg.net.batch_size}, "
+          f"{cfg.net.loss} support loss).", "",
           "## Strict accuracy (exact support)", "", markdown_table(header, _fmt(table["strict"])), "",
           f"## Loose accuracy (true positives among the top n={cfg.n})", "", markdown_table(header, _fmt(table["loose"])),
           "", "## Paper", "", PAPER_FIG3AB, ""]
@@ -206,7 +207,8 @@ def reproduce_fig3c(out_dir, *, quick: bool = False, seed: int = 0, device: str 
     write_json(out_dir / "results.json", payload)
     table = [[label(r["method"]), r.get("n_params", "—"), f"{r['strict']:.3f}", f"{r['loose']:.3f}"] for r in rows]
     md = [f"# SBL family, Fig. 3(c): ablation at d/n = {d / cfg.n:.2f}", "",
-          f"{cfg.n_trials} test problems; nets trained at d={d} ({cfg.net.steps} steps, batch {cfg.net.batch_size}).", "",
+          f"{cfg.n_trials} test problems; nets trained at d={d} ({cfg.net.steps} steps, batch {cfg.net.batch_size}, "
+          f"{cfg.net.loss} support loss).", "",
           markdown_table(["method", "parameters", "strict", "loose"], table), "", "## Paper", "", PAPER_FIG3C, ""]
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
     import matplotlib
