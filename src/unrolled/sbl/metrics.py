@@ -104,9 +104,9 @@ def pairwise_support_loss(logits: Tensor, x_true: Tensor) -> Tensor:
     if bool(((size == 0) | (size == on.shape[-1])).any()):
         raise ValueError("pairwise_support_loss needs every row of x_true to have between 1 and m-1 non-zeros")
     neg_inf = torch.tensor(-torch.inf, dtype=logits.dtype, device=logits.device)
-    off_max = torch.logsumexp(torch.where(on, neg_inf, logits), dim=-1)
-    on_min = torch.logsumexp(torch.where(on, -logits, neg_inf), dim=-1)
-    return torch.nn.functional.softplus(off_max + on_min).mean()
+    soft_max_off = torch.logsumexp(torch.where(on, neg_inf, logits), dim=-1)
+    neg_soft_min_on = torch.logsumexp(torch.where(on, -logits, neg_inf), dim=-1)
+    return torch.nn.functional.softplus(soft_max_off + neg_soft_min_on).mean()
 
 
 def _softmax_plus_pairwise(logits: Tensor, x_true: Tensor) -> Tensor:
