@@ -160,6 +160,28 @@ def test_warm_start_continues_from_the_saved_net(fig3ab, tmp_path):
     assert str(out) in warm_start_note(_warm_start_spec(out))[0] and warm_start_note(QUICK.net) == []
 
 
+def test_warm_start_may_change_the_time_steps(fig3ab, tmp_path):
+    """A recurrent net shares its weights across time steps: it may continue with more of them, and the
+    continued net with ``n_steps`` = the saved one's is the saved net's function exactly."""
+    from unrolled.experiments.sbl_common import train_net
+    out, _ = fig3ab
+    d = QUICK.d_values[0]
+    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
+                                   dtype=torch.float32)
+    saved = load_model(out / "models" / "gf-lstm")
+    logs = []
+    net, _ = train_net("gf-lstm", prob, _warm_start_spec(out, n_steps=2 * saved.n_layers), tmp_path, d_max=d,
+                       seed=0, device="cpu", progress=False, log=logs.append)
+    assert net.n_layers == 2 * saved.n_layers
+    assert any(f"time steps {saved.n_layers} -> {2 * saved.n_layers}" in line for line in logs)
+    y, _ = prob.sample(32, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        longer = net(y)
+        net.active_layers = saved.n_layers
+        torch.testing.assert_close(net(y), saved(y), rtol=0, atol=1e-5)
+    assert (longer - saved(y)).abs().max() > 1e-4  # the extra steps do change the scores
+
+
 def test_warm_start_rejects_a_mismatch(fig3ab, tmp_path):
     from unrolled.experiments.sbl_common import train_net
     out, _ = fig3ab

@@ -144,7 +144,8 @@ def _warm_start(net, saved: Path, problem, log=print) -> None:
     """Copy the weights of the net saved at ``saved`` into ``net`` (same architecture, same dictionary).
 
     The new run trains on with its own schedule (and may draw x with another d or noise level); its input
-    whitening is the saved one, not refitted.
+    whitening is the saved one, not refitted. A recurrent net (weights shared across time steps) may run
+    for another number of time steps ``NetSpec.n_steps`` than it was trained with.
     """
     if not (saved / "config.json").is_file():
         raise FileNotFoundError(f"init_from: no saved net at {saved}")
@@ -157,12 +158,17 @@ def _warm_start(net, saved: Path, problem, log=print) -> None:
         raise ValueError(f"init_from: the net at {saved} was trained on another data model "
                          f"({theirs}) than this run's ({ours})")
     old = load_model(saved)
-    if type(old) is not type(net) or old.config() != net.config():
+    # a recurrent net shares its weights across time steps, so it may continue with another n_steps
+    theirs, ours = dict(old.config()), dict(net.config())
+    steps_then = theirs.pop("n_steps", None)
+    steps_now = ours.pop("n_steps", None)
+    if type(old) is not type(net) or theirs != ours:
         raise ValueError(f"init_from: the net at {saved} ({type(old).__name__} {old.config()}) does not match "
                          f"this run's ({type(net).__name__} {net.config()})")
     net.load_state_dict(old.state_dict())
+    more = f"; time steps {steps_then} -> {steps_now}" if steps_then != steps_now else ""
     log(f"  {label(meta.get('method', '?'))}: starting from {saved} "
-        f"({meta.get('steps', 'unknown')} steps trained there)")
+        f"({meta.get('steps', 'unknown')} steps trained there{more})")
 
 
 def warm_start_note(spec: NetSpec) -> list[str]:
