@@ -108,6 +108,25 @@ def test_pairwise_support_loss_is_the_sum_over_pairs_and_bounds_strict_errors():
     assert abs(float(both) - float(support_loss(logits, x) + pairwise_support_loss(logits, x))) < 1e-12
 
 
+def test_pairwise_support_loss_compiles_without_a_graph_break():
+    """Under ``torch.compile`` (the long SBL runs) the loss is one graph: its eager-only input check is skipped,
+    the value is the eager one, and a full-support row adds 0 rather than NaN."""
+    import torch._dynamo
+
+    gen = torch.Generator().manual_seed(4)
+    logits = torch.randn(6, 9, generator=gen)
+    x = (torch.rand(6, 9, generator=gen) < 0.4).float()
+    x[:, 0], x[:, 1] = 1.0, 0.0  # every row: 1 <= |S| <= m - 1
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(pairwise_support_loss)(logits, x)
+    assert explained.graph_break_count == 0 and explained.graph_count == 1
+    compiled = torch.compile(pairwise_support_loss, backend="eager")
+    torch.testing.assert_close(compiled(logits, x), pairwise_support_loss(logits, x))
+    full = torch.cat([x, torch.ones(1, 9)])
+    value = compiled(torch.cat([logits, torch.randn(1, 9, generator=gen)]), full)
+    torch.testing.assert_close(value, pairwise_support_loss(logits, x) * 6 / 7)
+
+
 def test_peaks_and_chamfer():
     scores = torch.tensor([[0.0, 5.0, 4.9, 0.0, 3.0, 0.0, 1.0]])
     # top-2 values are 5.0 and 4.9 (adjacent); the peaks are at 1 and 4

@@ -95,13 +95,16 @@ def pairwise_support_loss(logits: Tensor, x_true: Tensor) -> Tensor:
     ``S = supp x*``. A smooth surrogate of *strict* support recovery (this library's addition, not in the
     paper): the top-``|S|`` scores are exactly ``S`` iff every support score exceeds every off-support one,
     and a row with any pair out of order pays at least ``log 2``. Computed stably as
-    ``softplus(logsumexp_{j not in S} s_j + logsumexp_{i in S} (-s_i))``. Every row needs ``0 < |S| < m``.
+    ``softplus(logsumexp_{j not in S} s_j + logsumexp_{i in S} (-s_i))``. Every row needs ``0 < |S| < m``
+    (checked in eager mode; skipped inside ``torch.compile`` so the loss compiles without a graph break).
     """
     if logits.shape != x_true.shape:
         raise ValueError(f"logits shape {tuple(logits.shape)} != x_true shape {tuple(x_true.shape)}")
     on = x_true != 0
     size = on.sum(-1)
-    if bool(((size == 0) | (size == on.shape[-1])).any()):
+    # the check reads data, which would break a torch.compile graph: eager calls only (under compile an
+    # empty or full support row contributes softplus(-inf) = 0, never NaN)
+    if not torch.compiler.is_compiling() and bool(((size == 0) | (size == on.shape[-1])).any()):
         raise ValueError("pairwise_support_loss needs every row of x_true to have between 1 and m-1 non-zeros")
     neg_inf = torch.tensor(-torch.inf, dtype=logits.dtype, device=logits.device)
     soft_max_off = torch.logsumexp(torch.where(on, neg_inf, logits), dim=-1)
