@@ -224,7 +224,9 @@ def test_warm_start_rejects_a_mismatch(fig3ab, tmp_path):
     prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
                                    dtype=torch.float32)
     with pytest.raises(ValueError, match="does not match"):
-        train_net("gf-lstm", prob, _warm_start_spec(out, hidden=QUICK.net.hidden + 8), tmp_path, **kw)
+        train_net("gf-lstm", prob, _warm_start_spec(out, n_steps=2, hidden=QUICK.net.hidden - 8), tmp_path, **kw)
+    with pytest.raises(ValueError, match="does not match"):  # a stacked LSTM is not a GF-LSTM
+        train_net("lstm", prob, _warm_start_spec(out, init_method="gf-lstm"), tmp_path, **kw)
     with pytest.raises(FileNotFoundError, match="no saved net"):
         train_net("gf-gru", prob, _warm_start_spec(out), tmp_path, **kw)
 
@@ -248,3 +250,30 @@ def test_netspec_loss_selects_the_training_loss(tmp_path):
         out = net(y)
     assert res.best_val == pytest.approx(float(pairwise_support_loss(out, x)), rel=1e-5)
     assert abs(res.best_val - float(support_loss(out, x))) > 1e-3
+
+
+def test_warm_start_widens_a_narrower_net(fig3ab, tmp_path):
+    """``init_method`` + a wider method: the '-large' net starts from the saved small net, widened, so with
+    ``widen_noise=0`` (and a vanishing learning rate) it scores exactly as the small one did."""
+    from unrolled.experiments.sbl_common import train_net, warm_start_note
+    out, _ = fig3ab
+    d = QUICK.d_values[0]
+    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
+                                   dtype=torch.float32)
+    saved = load_model(out / "models" / "gf-lstm")
+    logs = []
+    spec = _warm_start_spec(out, init_method="gf-lstm", widen_noise=0.0)
+    net, _ = train_net("gf-lstm-large", prob, spec, tmp_path, d_max=d, seed=0, device="cpu", progress=False,
+                       log=logs.append)
+    assert net.hidden == 2 * saved.hidden
+    assert any(f"widened from {saved.hidden} to {2 * saved.hidden}" in line for line in logs)
+    y, _ = prob.sample(32, torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        torch.testing.assert_close(net(y), saved(y), rtol=0, atol=1e-4)
+    assert "`gf-lstm` net, widened" in warm_start_note(spec)[0]
+    from unrolled.experiments.sbl_common import NetSpec
+    with pytest.raises(ValueError, match="needs init_from"):
+        NetSpec(init_method="gf-lstm")
+    with pytest.raises(ValueError, match="does not match"):  # narrowing is not offered
+        train_net("gf-lstm", prob, _warm_start_spec(out, hidden=QUICK.net.hidden // 2), tmp_path, d_max=d, seed=0,
+                  device="cpu", progress=False, log=lambda *a: None)

@@ -177,3 +177,27 @@ def test_save_load_round_trip(tmp_path, make, inputs):
     assert type(back) is type(net) and back.config() == net.config()
     with torch.no_grad():
         torch.testing.assert_close(back(y), net(y), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cell, gated, complex_input", [("lstm", True, False), ("gru", True, False),
+                                                        ("lstm", False, False), ("lstm", True, True)])
+def test_widened_net_computes_the_same_scores(cell, gated, complex_input):
+    """Net2WiderNet: copied units carry their original's trajectories and outgoing weights are shared among the
+    copies, so a wider net starts from the narrow one's function; noise then separates the copies."""
+    torch.manual_seed(0)
+    net = GatedFeedbackNet(6, 15, hidden=8, n_steps=4, cell=cell, gated_feedback=gated, complex_input=complex_input)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))  # away from the default init, so every weight matters
+    y = torch.randn(20, 6, dtype=torch.complex64) if complex_input else torch.randn(20, 6)
+    wide = net.widened(19, generator=torch.Generator().manual_seed(1))
+    assert wide.hidden == 19 and wide.config() == {**net.config(), "hidden": 19}
+    with torch.no_grad():
+        torch.testing.assert_close(wide(y), net(y), rtol=0, atol=2e-5)
+        noisy = net.widened(19, noise=0.05, generator=torch.Generator().manual_seed(1))
+        change = (noisy(y) - net(y)).abs().max()
+    assert 0 < change < 0.5
+    first = noisy.layers[0].cand_in.weight
+    assert not torch.equal(first[8:], first[: 19 - 8])  # the copies no longer coincide with their originals
+    with pytest.raises(ValueError, match="hidden"):
+        net.widened(4)

@@ -81,10 +81,16 @@ class NetSpec:
     init_from: str | None = None  # output folder of an earlier run: nets start from its models/<method> (fine-tuning)
     data_seed: int | None = None  # seed of the online training stream (default: run seed + 7); set a new one with init_from
     loss: str = "softmax"      # support loss of the recurrent nets / MaxSparseNet: a key of SUPPORT_LOSSES
+    init_method: str | None = None  # with init_from: start from models/<init_method> (default: the same method)
+    widen_noise: float = 0.01  # a recurrent net started from a narrower one: noise on the copied units (widened)
 
     def __post_init__(self):
         if self.loss not in SUPPORT_LOSSES:
             raise ValueError(f"NetSpec.loss must be one of {sorted(SUPPORT_LOSSES)}, got {self.loss!r}")
+        if self.init_method is not None and self.init_from is None:
+            raise ValueError("NetSpec.init_method names the saved net to start from: it needs init_from")
+        if self.widen_noise < 0:
+            raise ValueError(f"NetSpec.widen_noise must be >= 0, got {self.widen_noise}")
 
 
 def recurrent_spec(method: str) -> tuple[str, bool, str]:
@@ -119,7 +125,8 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
     torch.manual_seed(seed)
     net, loss = build_net(method, problem.Phi, spec, d_max, complex_input=complex_input)
     if spec.init_from is not None:
-        _warm_start(net, Path(spec.init_from) / "models" / method, problem, log)
+        _warm_start(net, Path(spec.init_from) / "models" / (spec.init_method or method), problem, log,
+                    widen_noise=spec.widen_noise, seed=seed)
     elif spec.whiten and hasattr(net, "set_input_whitening"):
         net.set_input_whitening(problem.sample(spec.n_whiten, torch.Generator().manual_seed(seed + 202))[0])
     net = net.to(device)
@@ -140,12 +147,14 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
     return net.eval(), result
 
 
-def _warm_start(net, saved: Path, problem, log=print) -> None:
+def _warm_start(net, saved: Path, problem, log=print, *, widen_noise: float = 0.01, seed: int = 0) -> None:
     """Copy the weights of the net saved at ``saved`` into ``net`` (same architecture, same dictionary).
 
     The new run trains on with its own schedule (and may draw x with another d or noise level); its input
     whitening is the saved one, not refitted. A recurrent net (weights shared across time steps) may run
-    for another number of time steps ``NetSpec.n_steps`` than it was trained with.
+    for another number of time steps ``NetSpec.n_steps`` than it was trained with, and with more hidden
+    units than the saved one: it then starts from :meth:`GatedFeedbackNet.widened` (same scores up to the
+    ``widen_noise`` that lets the copied units drift apart).
     """
     if not (saved / "config.json").is_file():
         raise FileNotFoundError(f"init_from: no saved net at {saved}")
@@ -162,11 +171,16 @@ def _warm_start(net, saved: Path, problem, log=print) -> None:
     theirs, ours = dict(old.config()), dict(net.config())
     steps_then = theirs.pop("n_steps", None)
     steps_now = ours.pop("n_steps", None)
-    if type(old) is not type(net) or theirs != ours:
+    widen = isinstance(net, GatedFeedbackNet) and theirs.pop("hidden") < ours.pop("hidden")
+    if type(old) is not type(net) or theirs != ours or (isinstance(net, GatedFeedbackNet) and not widen
+                                                          and old.hidden != net.hidden):
         raise ValueError(f"init_from: the net at {saved} ({type(old).__name__} {old.config()}) does not match "
                          f"this run's ({type(net).__name__} {net.config()})")
-    net.load_state_dict(old.state_dict())
     more = f"; time steps {steps_then} -> {steps_now}" if steps_then != steps_now else ""
+    if widen:
+        more += f"; widened from {old.hidden} to {net.hidden} units per layer, noise {widen_noise}"
+        old = old.widened(net.hidden, noise=widen_noise, generator=torch.Generator().manual_seed(seed + 303))
+    net.load_state_dict(old.state_dict())
     log(f"  {label(meta.get('method', '?'))}: starting from {saved} "
         f"({meta.get('steps', 'unknown')} steps trained there{more})")
 
@@ -175,7 +189,8 @@ def warm_start_note(spec: NetSpec) -> list[str]:
     """Markdown lines saying where a warm-started run's nets began (empty for a run from scratch)."""
     if spec.init_from is None:
         return []
-    return [f"Warm start: the nets began from those saved in `{spec.init_from}` (`init_from`), with a fresh "
+    source = f" (the `{spec.init_method}` net, widened where this run's is wider)" if spec.init_method else ""
+    return [f"Warm start: the nets began from those saved in `{spec.init_from}`{source} (`init_from`), with a fresh "
             f"schedule and online data stream (`data_seed` {spec.data_seed}); the steps above are this run's only.", ""]
 
 

@@ -181,6 +181,64 @@ class GatedFeedbackNet(UnrolledNet, _WhitenedInput):
         out = self.readout(torch.cat(h, dim=-1))
         return out[0] if single else out
 
+    @torch.no_grad()
+    def widened(self, hidden: int, *, noise: float = 0.0, generator: torch.Generator | None = None) -> "GatedFeedbackNet":
+        """A copy with ``hidden`` units per recurrent layer that computes the same scores (Net2WiderNet).
+
+        Every new unit copies the incoming weights of an existing unit of its layer (the first ``self.hidden``
+        keep their own; the others pick units at random), so it carries the same gate, cell and hidden
+        trajectories as its original; every weight reading a hidden state is divided among the copies of its
+        unit, so each consumer (gates, candidates, feedback gates, the next layer, the read-out) gets the same
+        sum. The copies then get identical gradients, so ``noise > 0`` adds ``N(0, (noise * std)^2)`` to the
+        copied incoming weights (``std`` of each weight matrix) to let them drift apart; with ``noise = 0`` the
+        scores are unchanged up to rounding.
+        """
+        check_int("hidden", hidden, minimum=self.hidden)
+        old_h = self.hidden
+        wide = GatedFeedbackNet(self.n, self.m, hidden, self.n_layers, self.cell, self.gated_feedback,
+                                self.complex_input, self.n_rnn_layers, dtype_name(self.readout.weight.dtype))
+        wide.in_shift.copy_(self.in_shift)
+        wide.in_mat.copy_(self.in_mat)
+        extra = torch.randint(old_h, (len(self.layers), hidden - old_h), generator=generator)
+        src = [torch.cat([torch.arange(old_h), extra[j]]) for j in range(len(self.layers))]  # new unit -> old unit
+        share = [1.0 / torch.bincount(s, minlength=old_h)[s].to(self.readout.weight.dtype) for s in src]
+
+        def rows(w, j, blocks):  # duplicate the output units of layer j (in each gate block)
+            idx = torch.cat([b * old_h + src[j] for b in range(blocks)])
+            return w[idx]
+
+        def cols(w, layers):  # split the columns that read the hidden states of ``layers`` (concatenated)
+            return torch.cat([w[:, k * old_h + src[j]] * share[j] for k, j in enumerate(layers)], dim=1)
+
+        def jitter(w, fresh):
+            if noise > 0:
+                scale = noise * float(w.std()) if w.numel() > 1 else noise
+                w = w + scale * torch.randn(w.shape, generator=generator, dtype=w.dtype) * fresh
+            return w
+
+        n_layers = len(self.layers)
+        for j, (old, new) in enumerate(zip(self.layers, wide.layers)):
+            blocks = 3 if self.cell == "lstm" else 2
+            fresh_g = (torch.cat([torch.arange(hidden) >= old_h] * blocks)).to(new.gates_in.weight.dtype)[:, None]
+            fresh_c = (torch.arange(hidden) >= old_h).to(new.gates_in.weight.dtype)[:, None]
+            w_in = rows(old.gates_in.weight, j, blocks)
+            new.gates_in.weight.copy_(jitter(w_in if j == 0 else cols(w_in, [j - 1]), fresh_g))
+            new.gates_in.bias.copy_(rows(old.gates_in.bias, j, blocks))
+            new.gates_rec.weight.copy_(jitter(cols(rows(old.gates_rec.weight, j, blocks), [j]), fresh_g))
+            w_in = rows(old.cand_in.weight, j, 1)
+            new.cand_in.weight.copy_(jitter(w_in if j == 0 else cols(w_in, [j - 1]), fresh_c))
+            new.cand_in.bias.copy_(rows(old.cand_in.bias, j, 1))
+            for i, (lin_old, lin_new) in enumerate(zip(old.cand_rec, new.cand_rec)):
+                source = i if self.gated_feedback else j  # gated feedback: layer i -> j; plain: j -> j
+                lin_new.weight.copy_(jitter(cols(rows(lin_old.weight, j, 1), [source]), fresh_c))
+            if self.gated_feedback:
+                new.fb_in.weight.copy_(old.fb_in.weight if j == 0 else cols(old.fb_in.weight, [j - 1]))
+                new.fb_in.bias.copy_(old.fb_in.bias)
+                new.fb_rec.weight.copy_(cols(old.fb_rec.weight, list(range(n_layers))))
+        wide.readout.weight.copy_(cols(self.readout.weight, list(range(n_layers))))
+        wide.readout.bias.copy_(self.readout.bias)
+        return wide
+
     def layer_parameters(self, k: int) -> list[nn.Parameter]:
         """Weights are shared by all time steps: every step owns all parameters."""
         return list(self.parameters())
