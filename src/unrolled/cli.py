@@ -67,8 +67,9 @@ def cmd_list(args) -> int:
         importlib.import_module(module)
     print("registered models (loadable by `unrolled evaluate`): " + ", ".join(sorted(registered_models())))
     print("experiments (`unrolled reproduce NAME`):")
+    width = max(len(name) for name in EXPERIMENTS)
     for e in EXPERIMENTS.values():
-        print(f"  {e.name:<14} {e.description}")
+        print(f"  {e.name:<{width}} {e.description}")
     print("benchmarks (`unrolled benchmark NAME`):")
     for name, b in BENCHMARKS.items():
         print(f"  {name:<22} {b.description}")
