@@ -13,19 +13,23 @@ from unrolled.experiments.sbl_common import scores
 from unrolled.sbl.data import CorrelatedSparseProblem
 from unrolled.sbl.metrics import loose_accuracy, strict_accuracy
 
-PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "results" / "sbl-fig3ab" / "budget-130000-steps"
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "sbl-fig3ab"
+PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
+             (RESULTS / "widened-4x-130000-plus-50000-steps", "gf-lstm-large")]
 
 
-@pytest.mark.skipif(not (PUBLISHED / "models" / "gf-lstm").is_dir(), reason="published weights not in this checkout")
+@pytest.mark.parametrize("folder, method", PUBLISHED, ids=[m for _, m in PUBLISHED])
 @pytest.mark.parametrize("d", [4, 7])
-def test_published_gf_lstm_reproduces_its_table(d):
-    payload = json.loads((PUBLISHED / "results.json").read_text())
+def test_published_gf_lstm_reproduces_its_table(folder, method, d):
+    if not (folder / "models" / method).is_dir():
+        pytest.skip("published weights not in this checkout")
+    payload = json.loads((folder / "results.json").read_text())
     cfg, seed = payload["config"], payload["seed"]
-    net = load_model(PUBLISHED / "models" / "gf-lstm").eval()
+    net = load_model(folder / "models" / method).eval()
     # the test set of reproduce_fig3ab: the run's dictionary, generator seed + 1000 + d
     problem = CorrelatedSparseProblem(n=cfg["n"], m=cfg["m"], d=d, noise_std=cfg["noise_std"], seed=seed)
     y, x = problem.sample(cfg["n_trials"], torch.Generator().manual_seed(seed + 1000 + d))
-    s, _ = scores("gf-lstm", y, problem.Phi, d, net=net)
-    row = next(r for r in payload["rows"] if r["method"] == "gf-lstm" and r["d"] == d)
+    s, _ = scores(method, y, problem.Phi, d, net=net)
+    row = next(r for r in payload["rows"] if r["method"] == method and r["d"] == d)
     assert float(strict_accuracy(s, x)) == pytest.approx(row["strict"], abs=2e-3)
     assert float(loose_accuracy(s, x, cfg["n"])) == pytest.approx(row["loose"], abs=2e-3)

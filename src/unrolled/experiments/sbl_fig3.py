@@ -157,7 +157,7 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
         return next(r["strict"] for r in rows if r["method"] == method and r["d"] == d)
 
     vs_sbl = {m: {d: strict(m, d) - strict("sbl", d) for d in cfg.d_values}
-              for m in ("gf-lstm", "gf-lstm+sbl") if m in cfg.methods and "sbl" in cfg.methods}
+              for m in cfg.methods if m.startswith("gf-") and "sbl" in cfg.methods}  # the paper's nets (+ screened)
     payload = {"experiment": "sbl-fig3ab", "config": asdict(cfg), "seed": seed, "rows": rows,
                "training": {m: v[1] for m, v in nets.items()},
                "minus_sbl_strict": {m: {str(k): v for k, v in diff.items()} for m, diff in vs_sbl.items()},
