@@ -164,6 +164,12 @@ def test_baselines_are_the_foundation_solvers():
     assert ((s_iht != 0).sum(-1) <= 4).all() and 0 < stats["mean_iter"] <= 3000
 
 
+def _quick_problem(d: int, seed: int = 0) -> CorrelatedSparseProblem:
+    """The float32 training problem of the quick fig3ab run (dictionary ``seed``), at one ``d``."""
+    return CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=seed,
+                                   dtype=torch.float32)
+
+
 def _warm_start_spec(out, **kw):
     from dataclasses import replace
     return replace(QUICK.net, init_from=str(out), steps=1, lr=1e-12, data_seed=99, **kw)
@@ -174,8 +180,7 @@ def test_warm_start_continues_from_the_saved_net(fig3ab, tmp_path):
     from unrolled.experiments.sbl_common import train_net
     out, _ = fig3ab
     d = QUICK.d_values[0]
-    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
-                                   dtype=torch.float32)
+    prob = _quick_problem(d)
     saved = load_model(out / "models" / "gf-lstm")
     net, res = train_net("gf-lstm", prob, _warm_start_spec(out), tmp_path, d_max=d, seed=0, device="cpu",
                          progress=False, log=lambda *a: None)
@@ -196,8 +201,7 @@ def test_warm_start_may_change_the_time_steps(fig3ab, tmp_path):
     from unrolled.experiments.sbl_common import train_net
     out, _ = fig3ab
     d = QUICK.d_values[0]
-    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
-                                   dtype=torch.float32)
+    prob = _quick_problem(d)
     saved = load_model(out / "models" / "gf-lstm")
     logs = []
     net, _ = train_net("gf-lstm", prob, _warm_start_spec(out, n_steps=2 * saved.n_layers), tmp_path, d_max=d,
@@ -217,12 +221,10 @@ def test_warm_start_rejects_a_mismatch(fig3ab, tmp_path):
     out, _ = fig3ab
     d = QUICK.d_values[0]
     kw = dict(d_max=d, seed=0, device="cpu", progress=False, log=lambda *a: None)
-    other_phi = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=1,
-                                        dtype=torch.float32)
+    other_phi = _quick_problem(d, seed=1)
     with pytest.raises(ValueError, match="another data model"):
         train_net("gf-lstm", other_phi, _warm_start_spec(out), tmp_path, **kw)
-    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
-                                   dtype=torch.float32)
+    prob = _quick_problem(d)
     with pytest.raises(ValueError, match="does not match"):
         train_net("gf-lstm", prob, _warm_start_spec(out, n_steps=2, hidden=QUICK.net.hidden - 8), tmp_path, **kw)
     with pytest.raises(ValueError, match="does not match"):  # a stacked LSTM is not a GF-LSTM
@@ -240,8 +242,7 @@ def test_netspec_loss_selects_the_training_loss(tmp_path):
     with pytest.raises(ValueError, match="NetSpec.loss"):
         NetSpec(loss="hinge")
     d = QUICK.d_values[0]
-    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
-                                   dtype=torch.float32)
+    prob = _quick_problem(d)
     spec = replace(QUICK.net, steps=10, val_every=10, loss="pairwise")
     net, res = train_net("gf-lstm", prob, spec, tmp_path, d_max=d, seed=0, device="cpu", progress=False,
                          log=lambda *a: None)
@@ -258,8 +259,7 @@ def test_warm_start_widens_a_narrower_net(fig3ab, tmp_path):
     from unrolled.experiments.sbl_common import train_net, warm_start_note
     out, _ = fig3ab
     d = QUICK.d_values[0]
-    prob = CorrelatedSparseProblem(n=QUICK.n, m=QUICK.m, d=(d, d), noise_std=QUICK.noise_std, seed=0,
-                                   dtype=torch.float32)
+    prob = _quick_problem(d)
     saved = load_model(out / "models" / "gf-lstm")
     logs = []
     spec = _warm_start_spec(out, init_method="gf-lstm", widen_noise=0.0)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -91,6 +91,15 @@ class NetSpec:
             raise ValueError("NetSpec.init_method names the saved net to start from: it needs init_from")
         if self.widen_noise < 0:
             raise ValueError(f"NetSpec.widen_noise must be >= 0, got {self.widen_noise}")
+
+
+def with_overrides(cfg, overrides: dict):
+    """``cfg`` (a reproduction's config dataclass with a ``net: NetSpec`` field) with ``overrides`` applied; keys
+    that name :class:`NetSpec` fields (``steps``, ``lr``, ``init_from``, ...) go to ``cfg.net``. Consumes
+    ``overrides``."""
+    net_over = {k: overrides.pop(k) for k in list(overrides) if k in NetSpec.__dataclass_fields__}
+    cfg = replace(cfg, **overrides)
+    return replace(cfg, net=replace(cfg.net, **net_over)) if net_over else cfg
 
 
 def recurrent_spec(method: str) -> tuple[str, bool, str]:

@@ -13,13 +13,13 @@ library's addition). Also reports the side-by-side time per problem.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from unrolled.experiments.report import markdown_table, save_figure, write_json
-from unrolled.experiments.sbl_common import NetSpec, time_side_by_side, train_net, warm_start_note
+from unrolled.experiments.sbl_common import NetSpec, time_side_by_side, train_net, warm_start_note, with_overrides
 from unrolled.sbl.data import DOAProblem
 from unrolled.sbl.metrics import chamfer_distance, peak_indices
 from unrolled.sbl.screening import screened_sbl
@@ -54,11 +54,7 @@ def _angles(problem: DOAProblem, idx: torch.Tensor) -> torch.Tensor:
 def reproduce_fig3d(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,
                     log=print, **overrides) -> dict:
     """Fig. 3(d): Chamfer distance vs SNR of SBL and the GF-LSTM; writes results.json/md and chamfer_vs_snr.png."""
-    cfg = QUICK if quick else DOAConfig()
-    net_over = {k: overrides.pop(k) for k in list(overrides) if k in NetSpec.__dataclass_fields__}
-    cfg = replace(cfg, **overrides)
-    if net_over:
-        cfg = replace(cfg, net=replace(cfg.net, **net_over))
+    cfg = with_overrides(QUICK if quick else DOAConfig(), overrides)
     out_dir = Path(out_dir)
     train_problem = DOAProblem(cfg.n_sensors, cfg.resolution, cfg.n_sources, snr_db=tuple(cfg.train_snr),
                                dtype=torch.complex64)

@@ -24,7 +24,7 @@ import torch
 
 from unrolled.experiments.report import markdown_table, save_figure, write_json
 from unrolled.experiments.sbl_common import (NetSpec, build_net, label, net_of, scores, time_side_by_side,
-                                             train_net, warm_start_note)
+                                             train_net, warm_start_note, with_overrides)
 from unrolled.sbl.data import CorrelatedSparseProblem
 from unrolled.sbl.metrics import least_squares_on_support, loose_accuracy, strict_accuracy, top_d_support
 from unrolled.sbl.solvers import sbl
@@ -74,10 +74,7 @@ QUICK = Fig3Config(d_values=(4, 8), methods=("sbl", "l1", "iht", "lista", "iht-n
 
 
 def _config(quick: bool, overrides: dict) -> Fig3Config:
-    cfg = QUICK if quick else Fig3Config()
-    net_over = {k: overrides.pop(k) for k in list(overrides) if k in NetSpec.__dataclass_fields__}
-    cfg = replace(cfg, **overrides)
-    return replace(cfg, net=replace(cfg.net, **net_over)) if net_over else cfg
+    return with_overrides(QUICK if quick else Fig3Config(), overrides)
 
 
 def _problem(cfg: Fig3Config, d, seed: int, dtype=torch.float64) -> CorrelatedSparseProblem:

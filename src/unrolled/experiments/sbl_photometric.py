@@ -19,13 +19,14 @@ object's pixels and the seconds per scene, nets and SBL timed side by side on th
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from unrolled.experiments.report import markdown_table, save_figure, write_json
-from unrolled.experiments.sbl_common import LABELS, NetSpec, time_side_by_side, train_net, warm_start_note
+from unrolled.experiments.sbl_common import (LABELS, NetSpec, time_side_by_side, train_net, warm_start_note,
+                                             with_overrides)
 from unrolled.sbl.photometric import (PhotometricCorruptionProblem, angular_error, light_directions,
                                       normals_from_corruption, nullspace_dictionary, render_sphere,
                                       residual_decode)
@@ -66,13 +67,11 @@ QUICK = PhotometricConfig(r_values=(10,), size=16,
 
 
 def _config(quick: bool, overrides: dict) -> PhotometricConfig:
-    cfg = QUICK if quick else PhotometricConfig()
-    net_over = {k: overrides.pop(k) for k in list(overrides) if k in NetSpec.__dataclass_fields__}
-    cfg = replace(cfg, **overrides)
+    cfg = with_overrides(QUICK if quick else PhotometricConfig(), overrides)
     unknown = [m for m in cfg.methods if m not in NAMES]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {sorted(NAMES)}")
-    return replace(cfg, net=replace(cfg.net, **net_over)) if net_over else cfg
+    return cfg
 
 
 def reproduce_photometric(out_dir, *, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,
