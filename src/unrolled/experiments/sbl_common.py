@@ -176,17 +176,14 @@ def _warm_start(net, saved: Path, problem, log=print, *, widen_noise: float = 0.
         raise ValueError(f"init_from: the net at {saved} was trained on another data model "
                          f"({theirs}) than this run's ({ours})")
     old = load_model(saved)
-    # a recurrent net shares its weights across time steps, so it may continue with another n_steps
-    theirs, ours = dict(old.config()), dict(net.config())
-    steps_then = theirs.pop("n_steps", None)
-    steps_now = ours.pop("n_steps", None)
-    widen = isinstance(net, GatedFeedbackNet) and theirs.pop("hidden") < ours.pop("hidden")
-    if type(old) is not type(net) or theirs != ours or (isinstance(net, GatedFeedbackNet) and not widen
-                                                          and old.hidden != net.hidden):
+    # a recurrent net shares its weights across time steps (any n_steps) and can be widened (more hidden units)
+    free = ("n_steps", "hidden") if isinstance(net, GatedFeedbackNet) else ()
+    theirs, ours = ({k: v for k, v in c.items() if k not in free} for c in (old.config(), net.config()))
+    if type(old) is not type(net) or theirs != ours or (free and old.hidden > net.hidden):
         raise ValueError(f"init_from: the net at {saved} ({type(old).__name__} {old.config()}) does not match "
                          f"this run's ({type(net).__name__} {net.config()})")
-    more = f"; time steps {steps_then} -> {steps_now}" if steps_then != steps_now else ""
-    if widen:
+    more = f"; time steps {old.n_layers} -> {net.n_layers}" if free and old.n_layers != net.n_layers else ""
+    if free and old.hidden < net.hidden:
         more += f"; widened from {old.hidden} to {net.hidden} units per layer, noise {widen_noise}"
         old = old.widened(net.hidden, noise=widen_noise, generator=torch.Generator().manual_seed(seed + 303))
     net.load_state_dict(old.state_dict())

@@ -203,6 +203,7 @@ class PhotometricCorruptionProblem:
     dtype: torch.dtype = torch.float32
     device: str = "cpu"
     Phi: Tensor = field(init=False, repr=False)
+    _phi64: Tensor = field(init=False, repr=False)  # float64 CPU copy the samples are drawn with
 
     def __post_init__(self) -> None:
         _check_lights(self.lights)
@@ -215,7 +216,8 @@ class PhotometricCorruptionProblem:
         self.d = (d_min, d_max)
         check_positive("std", self.std)
         check_positive("noise_std", self.noise_std, allow_zero=True)
-        self.Phi = nullspace_dictionary(self.lights).to(self.dtype).to(self.device)
+        self._phi64 = nullspace_dictionary(self.lights)
+        self.Phi = self._phi64.to(self.dtype).to(self.device)
 
     @property
     def n(self) -> int:
@@ -233,7 +235,7 @@ class PhotometricCorruptionProblem:
         dd = torch.randint(self.d[0], self.d[1] + 1, (n_samples, 1), generator=generator)
         mag = (self.mean + self.std * torch.randn(n_samples, m, generator=generator, dtype=torch.float64)).abs()
         e = mag.clamp_min(1e-3) * (ranks < dd)
-        y = e @ nullspace_dictionary(self.lights).T
+        y = e @ self._phi64.T
         if self.noise_std > 0:
             y = y + self.noise_std * torch.randn(y.shape, generator=generator, dtype=torch.float64)
         return y.to(self.dtype).to(self.device), e.to(self.dtype).to(self.device)
