@@ -15,10 +15,11 @@ from unrolled.sbl.metrics import loose_accuracy, strict_accuracy
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "sbl-fig3ab"
 PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
-             (RESULTS / "widened-4x-130000-plus-50000-steps", "gf-lstm-large")]
+             (RESULTS / "widened-4x-130000-plus-50000-steps", "gf-lstm-large"),
+             (RESULTS / "widened-4x-130000-plus-110000-steps", "gf-lstm-large")]
 
 
-@pytest.mark.parametrize("folder, method", PUBLISHED, ids=[m for _, m in PUBLISHED])
+@pytest.mark.parametrize("folder, method", PUBLISHED, ids=[f.name for f, _ in PUBLISHED])
 @pytest.mark.parametrize("d", [4, 7])
 def test_published_gf_lstm_reproduces_its_table(folder, method, d):
     if not (folder / "models" / method).is_dir():
