@@ -141,6 +141,20 @@ def test_bad_d_is_rejected(tmp_path):
         reproduce_fig3ab(tmp_path, d_values=(4, 21), **QUIET)
 
 
+def test_train_d_sets_the_training_range(tmp_path):
+    reproduce_fig3ab(tmp_path, methods=("sbl", "gf-lstm"), train_d=(7, 8), **QUIET)
+    meta = json.loads((tmp_path / "models" / "gf-lstm" / "config.json").read_text())["metadata"]
+    assert meta["problem"]["d"] == [7, 8]  # the net trained on d in [7, 8], not on the range of d_values (4, 8)
+    assert "trained once on d in [7, 8]" in (tmp_path / "results.md").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["config"]["train_d"] == [7, 8]
+
+
+@pytest.mark.parametrize("train_d, match", [((9, 7), "d_min <= d_max"), ((1, 21), "<= n = 20"), ((3,), "a pair")])
+def test_bad_train_d_is_rejected(tmp_path, train_d, match):
+    with pytest.raises(ValueError, match=match):
+        reproduce_fig3ab(tmp_path, methods=("sbl", "gf-lstm"), train_d=train_d, **QUIET)
+
+
 def test_demo(tmp_path, capsys):
     from unrolled.experiments.sbl_demo import run_sbl_demo
 

@@ -3,7 +3,8 @@
 * ``sbl-fig3ab``: strict and loose accuracy vs ``d`` (``n = 20``, ``m = 100``, correlated dictionary of
   Sec. 4.1) for SBL, l1 (FISTA), IHT, LISTA, the IHT-net, MaxSparseNet and the GF-LSTM. Each net is trained
   once on online data with ``d`` drawn per sample in ``[min d, max d]`` (the paper does not say whether
-  it trains one net per ``d``), then evaluated on ``n_trials`` fresh problems per ``d``.
+  it trains one net per ``d``; ``train_d=(d_min, d_max)`` sets another range), then evaluated on
+  ``n_trials`` fresh problems per ``d``.
 * ``sbl-fig3c``: the ablation at ``d/n = 0.4`` (``d = 8``): gated feedback or not, LSTM or GRU, small or
   4x large, nets trained at ``d = 8``.
 * ``sbl-timing``: seconds per solved problem of the GF-LSTM (small and large) and of SBL run to
@@ -49,6 +50,7 @@ class Fig3Config:
     n: int = 20
     m: int = 100
     d_values: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
+    train_d: tuple[int, int] | None = None  # (d_min, d_max) the nets train on (default: the range of d_values)
     noise_std: float = 1e-4
     methods: tuple[str, ...] = ("sbl", "l1", "iht", "lista", "iht-net", "maxsparsenet", "gf-lstm", "gf-lstm+sbl")
     screen_k: int | None = None    # candidates kept by the '<net>+sbl' methods (default: min(2n, m))
@@ -75,6 +77,18 @@ QUICK = Fig3Config(d_values=(4, 8), methods=("sbl", "l1", "iht", "lista", "iht-n
 
 def _config(quick: bool, overrides: dict) -> Fig3Config:
     return with_overrides(QUICK if quick else Fig3Config(), overrides)
+
+
+def _train_d_range(cfg: Fig3Config) -> tuple[int, int]:
+    """The ``(d_min, d_max)`` the nets of Fig. 3(a,b) train on: ``cfg.train_d``, or the range of ``d_values``."""
+    if cfg.train_d is None:
+        return (min(cfg.d_values), max(cfg.d_values))
+    if len(cfg.train_d) != 2:
+        raise ValueError(f"train_d must be a pair (d_min, d_max), got {cfg.train_d!r}")
+    d_min, d_max = (int(v) for v in cfg.train_d)
+    if not 1 <= d_min <= d_max <= cfg.n:
+        raise ValueError(f"train_d must satisfy 1 <= d_min <= d_max <= n = {cfg.n}, got {cfg.train_d!r}")
+    return (d_min, d_max)
 
 
 def _problem(cfg: Fig3Config, d, seed: int, dtype=torch.float64) -> CorrelatedSparseProblem:
@@ -139,7 +153,7 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
     """Fig. 3(a,b): strict and loose accuracy vs d for all methods; writes results.json/md, accuracy_vs_d.png."""
     cfg = _config(quick, dict(overrides))
     out_dir = Path(out_dir)
-    d_range = (min(cfg.d_values), max(cfg.d_values))
+    d_range = _train_d_range(cfg)
     log(f"sbl-fig3ab: n={cfg.n}, m={cfg.m}, d in {list(cfg.d_values)}, {cfg.n_trials} trials per d")
     nets = _train_all(cfg, cfg.methods, d_range, out_dir, seed=seed, device=device, progress=progress, log=log)
     rows = []
