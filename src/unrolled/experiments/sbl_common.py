@@ -188,7 +188,7 @@ def _warm_start(net, saved: Path, problem, log=print, *, widen_noise: float = 0.
         old = old.widened(net.hidden, noise=widen_noise, generator=torch.Generator().manual_seed(seed + 303))
     net.load_state_dict(old.state_dict())
     log(f"  {label(meta.get('method', '?'))}: starting from {saved} "
-        f"({meta.get('steps', 'unknown')} steps trained there{more})")
+        f"({meta.get('steps', 'unknown')} steps in the run that saved it{more})")
 
 
 def warm_start_note(spec: NetSpec) -> list[str]:
