@@ -291,3 +291,28 @@ def test_warm_start_widens_a_narrower_net(fig3ab, tmp_path):
     with pytest.raises(ValueError, match="does not match"):  # narrowing is not offered
         train_net("gf-lstm", prob, _warm_start_spec(out, hidden=QUICK.net.hidden // 2), tmp_path, d_max=d, seed=0,
                   device="cpu", progress=False, log=lambda *a: None)
+
+
+def test_warm_start_adds_model_feedback(fig3ab, tmp_path):
+    """A '-mf' method started from a saved plain net gets the SBL E-step inputs with zero weights: it scores
+    exactly as the saved net did; the reverse (dropping the feedback) is refused."""
+    from unrolled.experiments.sbl_common import label, recurrent_spec, train_net
+    out, _ = fig3ab
+    d = QUICK.d_values[0]
+    prob = _quick_problem(d)
+    saved = load_model(out / "models" / "gf-lstm")
+    logs = []
+    net, _ = train_net("gf-lstm-mf", prob, _warm_start_spec(out, init_method="gf-lstm"), tmp_path, d_max=d,
+                       seed=0, device="cpu", progress=False, log=logs.append)
+    assert net.model_feedback and any("E-step model feedback added" in line for line in logs)
+    torch.testing.assert_close(net.mf_Phi, prob.Phi)
+    y, _ = prob.sample(32, torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        torch.testing.assert_close(net(y), saved(y), rtol=0, atol=1e-5)
+    assert load_model(tmp_path / "models" / "gf-lstm-mf").model_feedback
+    with pytest.raises(ValueError, match="does not match"):
+        train_net("gf-lstm", prob, _warm_start_spec(tmp_path, init_method="gf-lstm-mf"), tmp_path / "b", d_max=d,
+                  seed=0, device="cpu", progress=False, log=lambda *a: None)
+    assert recurrent_spec("gf-lstm-large-mf") == ("lstm", True, "large", True)
+    assert recurrent_spec("gru") == ("gru", False, "small", False)
+    assert label("gf-lstm-large-mf+sbl") == "GF-LSTM 4x + E-step feedback top-k + SBL"

@@ -201,3 +201,92 @@ def test_widened_net_computes_the_same_scores(cell, gated, complex_input):
     assert not torch.equal(first[8:], first[: 19 - 8])  # the copies no longer coincide with their originals
     with pytest.raises(ValueError, match="hidden"):
         net.widened(4)
+
+
+def _perturbed_gf_lstm(n=6, m=15, hidden=8, **kw) -> GatedFeedbackNet:
+    net = GatedFeedbackNet(n, m, hidden=hidden, n_steps=4, dtype="float64", **kw)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))  # away from the default init, so every weight matters
+    return net
+
+
+@pytest.mark.parametrize("cell, gated", [("lstm", True), ("gru", True), ("lstm", False)])
+def test_model_feedback_net_starts_as_the_plain_net(cell, gated):
+    """``with_model_feedback``: zero weights on the E-step inputs, so the scores are the plain net's exactly;
+    once those weights move, the E-step changes the scores (the path is live)."""
+    torch.manual_seed(0)
+    prob = CorrelatedSparseProblem(n=6, m=15, d=2, noise_std=1e-3, seed=3)
+    net = _perturbed_gf_lstm(cell=cell, gated_feedback=gated)
+    y, _ = prob.sample(20, torch.Generator().manual_seed(1))
+    fb = net.with_model_feedback(prob.Phi)
+    assert fb.model_feedback and fb.config() == {**net.config(), "model_feedback": True}
+    assert fb.layers[0].cand_in.weight.shape[1] == 6 + fb.n_feedback
+    with torch.no_grad():
+        torch.testing.assert_close(fb(y), net(y), rtol=0, atol=0)
+        fb.layers[0].cand_in.weight[:, 6:].normal_(0, 0.3)
+        assert (fb(y) - net(y)).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="already has model_feedback"):
+        fb.with_model_feedback(prob.Phi)
+
+
+def test_model_feedback_e_step_is_the_sbl_posterior():
+    """The E-step features are SBL's posterior mean (eq. 4, checked against the solver's Cholesky-based
+    ``posterior``) at ``gamma = c softmax(s)``, and the residual ``y - Phi mean`` as a unit direction + log-norm."""
+    from unrolled.sbl.solvers import posterior
+    torch.manual_seed(0)
+    prob = CorrelatedSparseProblem(n=20, m=100, d=6, noise_std=1e-4, seed=2)
+    net = GatedFeedbackNet(20, 100, hidden=8, dtype="float64", model_feedback=True)
+    net.set_dictionary(prob.Phi)
+    with torch.no_grad():
+        net.mf_log_scale.fill_(0.7)
+        net.mf_log_lam.fill_(-5.0)
+    y, _ = prob.sample(16, torch.Generator().manual_seed(4))
+    y_unit = y / torch.linalg.vector_norm(y, dim=-1, keepdim=True)
+    s = torch.randn(16, 100, dtype=DT)
+    with torch.no_grad():
+        feats = net._e_step(y_unit, s)
+    gamma = torch.exp(torch.tensor(0.7, dtype=DT)) * torch.softmax(s, -1)
+    mean, _, _ = posterior(y_unit, prob.Phi, gamma, float(torch.exp(torch.tensor(-5.0, dtype=DT))) + 1e-9)
+    resid = y_unit - mean @ prob.Phi.T
+    torch.testing.assert_close(feats[:, :100], mean, rtol=1e-7, atol=1e-10)
+    torch.testing.assert_close(feats[:, 100:120] * 10 ** feats[:, 120:], resid, rtol=1e-6, atol=1e-12)
+    torch.testing.assert_close(torch.linalg.vector_norm(feats[:, 100:120], dim=-1), torch.ones(16, dtype=DT))
+
+
+def test_model_feedback_widens_saves_and_trains(tmp_path):
+    torch.manual_seed(0)
+    prob = CorrelatedSparseProblem(n=6, m=15, d=2, noise_std=1e-3, seed=3)
+    net = _perturbed_gf_lstm(model_feedback=True)
+    net.set_dictionary(prob.Phi)
+    y, x = prob.sample(20, torch.Generator().manual_seed(1))
+    wide = net.widened(13, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(wide(y), net(y), rtol=0, atol=1e-9)
+    save_model(net, tmp_path / "mf")
+    back = load_model(tmp_path / "mf")
+    assert back.config() == net.config()
+    with torch.no_grad():
+        torch.testing.assert_close(back(y), net(y), rtol=0, atol=0)
+    # the positive scales are exp-parametrised: gradient steps keep them positive and the scores finite
+    opt = torch.optim.SGD(net.parameters(), lr=50.0)
+    for _ in range(3):
+        opt.zero_grad(); support_loss(net(y), x).backward(); opt.step()
+    with torch.no_grad():
+        assert torch.isfinite(net(y)).all() and float(net.mf_log_lam.exp()) > 0
+
+
+def test_model_feedback_bad_input():
+    prob = CorrelatedSparseProblem(n=6, m=15, d=2, seed=3)
+    with pytest.raises(ValueError, match="real data only"):
+        GatedFeedbackNet(6, 15, hidden=8, complex_input=True, model_feedback=True)
+    net = GatedFeedbackNet(6, 15, hidden=8, model_feedback=True)
+    with pytest.raises(RuntimeError, match="set_dictionary"):
+        net(torch.randn(3, 6))
+    with pytest.raises(ValueError, match=r"real \(6, 15\)"):
+        net.set_dictionary(prob.Phi[:, :10])
+    bad = prob.Phi.clone(); bad[:, 2] = 0
+    with pytest.raises(ValueError, match="all-zero columns"):
+        net.set_dictionary(bad)
+    with pytest.raises(ValueError, match="model_feedback=False"):
+        GatedFeedbackNet(6, 15, hidden=8).set_dictionary(prob.Phi)

@@ -10,6 +10,8 @@ estimated support (strict accuracy) and whose ``n`` largest are the loose guesse
 * ``iht-net``: the IHT-inspired net (:class:`~unrolled.sbl.nets.IHTNet`, keeps ``d_max`` entries), NMSE;
 * ``maxsparsenet``: :class:`~unrolled.sbl.recurrent.MaxSparseNet`, support loss, scores = logits;
 * ``gf-lstm`` / ``gf-gru`` / ``lstm`` / ``gru`` (+ ``-large``): :class:`~unrolled.sbl.recurrent.GatedFeedbackNet`;
+  a further ``-mf`` (e.g. ``gf-lstm-large-mf``) adds the SBL E-step model feedback (``model_feedback=True``,
+  this library's addition);
 * ``<net>+sbl`` (e.g. ``gf-lstm+sbl``): SBL restricted to the ``screen_k`` (default ``2n``) atoms the trained
   ``<net>`` scores highest (:func:`~unrolled.sbl.screening.screened_sbl`, this library's addition), scores ``gamma``.
 """
@@ -39,7 +41,8 @@ from unrolled.sparse_coding.solvers import fista, iht
 LABELS = {"sbl": "SBL", "l1": "l1 (FISTA)", "iht": "IHT", "lista": "LISTA (ISTA-net)", "iht-net": "IHT-net",
           "maxsparsenet": "MaxSparseNet", "gf-lstm": "GF-LSTM (ours)", "gf-gru": "GF-GRU", "lstm": "stacked LSTM",
           "gru": "stacked GRU", "gf-lstm-large": "GF-LSTM 4x", "gf-gru-large": "GF-GRU 4x", "lstm-large": "LSTM 4x",
-          "gru-large": "GRU 4x", "gf-lstm+sbl": "GF-LSTM top-k + SBL", "maxsparsenet+sbl": "MaxSparseNet top-k + SBL"}
+          "gru-large": "GRU 4x", "gf-lstm+sbl": "GF-LSTM top-k + SBL", "maxsparsenet+sbl": "MaxSparseNet top-k + SBL",
+          "gf-lstm-mf": "GF-LSTM + E-step feedback", "gf-lstm-large-mf": "GF-LSTM 4x + E-step feedback"}
 SOLVER_METHODS = ("sbl", "l1", "iht")
 SCREENED = "+sbl"
 
@@ -102,15 +105,18 @@ def with_overrides(cfg, overrides: dict):
     return replace(cfg, net=replace(cfg.net, **net_over)) if net_over else cfg
 
 
-def recurrent_spec(method: str) -> tuple[str, bool, str]:
-    """``(cell, gated_feedback, size)`` of a recurrent method name such as ``'gf-gru-large'``."""
+def recurrent_spec(method: str) -> tuple[str, bool, str, bool]:
+    """``(cell, gated_feedback, size, model_feedback)`` of a recurrent method name such as ``'gf-gru-large'``
+    or ``'gf-lstm-large-mf'``."""
+    model_feedback = method.endswith("-mf")
+    method = method[: -len("-mf")] if model_feedback else method
     large = method.endswith("-large")
     base = method[: -len("-large")] if large else method
     gated = base.startswith("gf-")
     cell = base[3:] if gated else base
     if cell not in ("lstm", "gru"):
         raise ValueError(f"unknown recurrent method {method!r}")
-    return cell, gated, "large" if large else "small"
+    return cell, gated, "large" if large else "small", model_feedback
 
 
 def build_net(method: str, Phi: Tensor, spec: NetSpec, d_max: int, *, complex_input: bool = False):
@@ -122,9 +128,13 @@ def build_net(method: str, Phi: Tensor, spec: NetSpec, d_max: int, *, complex_in
         return IHTNet.from_algorithm(Phi, d_max, spec.unrolled_layers), nmse
     if method == "maxsparsenet":
         return MaxSparseNet(n, m, spec.msn_layers, spec.msn_width, complex_input=complex_input), SUPPORT_LOSSES[spec.loss]
-    cell, gated, size = recurrent_spec(method)
+    cell, gated, size, model_feedback = recurrent_spec(method)
     hidden = hidden_size(cell, size, spec.hidden)
-    return GatedFeedbackNet(n, m, hidden, spec.n_steps, cell, gated, complex_input=complex_input), SUPPORT_LOSSES[spec.loss]
+    net = GatedFeedbackNet(n, m, hidden, spec.n_steps, cell, gated, complex_input=complex_input,
+                           model_feedback=model_feedback)
+    if model_feedback:
+        net.set_dictionary(Phi)
+    return net, SUPPORT_LOSSES[spec.loss]
 
 
 def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int, seed: int, device: str,
@@ -163,7 +173,8 @@ def _warm_start(net, saved: Path, problem, log=print, *, widen_noise: float = 0.
     whitening is the saved one, not refitted. A recurrent net (weights shared across time steps) may run
     for another number of time steps ``NetSpec.n_steps`` than it was trained with, and with more hidden
     units than the saved one: it then starts from :meth:`GatedFeedbackNet.widened` (same scores up to the
-    ``widen_noise`` that lets the copied units drift apart).
+    ``widen_noise`` that lets the copied units drift apart), and may add the SBL E-step model feedback the
+    saved one lacks (:meth:`GatedFeedbackNet.with_model_feedback`: same scores at the start).
     """
     if not (saved / "config.json").is_file():
         raise FileNotFoundError(f"init_from: no saved net at {saved}")
@@ -177,15 +188,19 @@ def _warm_start(net, saved: Path, problem, log=print, *, widen_noise: float = 0.
                          f"({theirs}) than this run's ({ours})")
     old = load_model(saved)
     # a recurrent net shares its weights across time steps (any n_steps) and can be widened (more hidden units)
-    free = ("n_steps", "hidden") if isinstance(net, GatedFeedbackNet) else ()
+    free = ("n_steps", "hidden", "model_feedback") if isinstance(net, GatedFeedbackNet) else ()
     theirs, ours = ({k: v for k, v in c.items() if k not in free} for c in (old.config(), net.config()))
-    if type(old) is not type(net) or theirs != ours or (free and old.hidden > net.hidden):
+    if type(old) is not type(net) or theirs != ours or (free and (old.hidden > net.hidden or
+                                                                   old.model_feedback > net.model_feedback)):
         raise ValueError(f"init_from: the net at {saved} ({type(old).__name__} {old.config()}) does not match "
                          f"this run's ({type(net).__name__} {net.config()})")
     more = f"; time steps {old.n_layers} -> {net.n_layers}" if free and old.n_layers != net.n_layers else ""
     if free and old.hidden < net.hidden:
         more += f"; widened from {old.hidden} to {net.hidden} units per layer, noise {widen_noise}"
         old = old.widened(net.hidden, noise=widen_noise, generator=torch.Generator().manual_seed(seed + 303))
+    if free and net.model_feedback and not old.model_feedback:
+        more += "; SBL E-step model feedback added (zero weights on its inputs)"
+        old = old.with_model_feedback(problem.Phi)
     net.load_state_dict(old.state_dict())
     log(f"  {label(meta.get('method', '?'))}: starting from {saved} "
         f"({meta.get('steps', 'unknown')} steps in the run that saved it{more})")

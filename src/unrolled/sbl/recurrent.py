@@ -10,6 +10,15 @@ the net is a plain stacked LSTM/GRU. The final hidden states of both layers feed
 ``m`` outputs, the atom scores, trained with the multi-label support loss
 (:func:`~unrolled.sbl.metrics.support_loss`).
 
+With ``model_feedback=True`` (this library's addition, not in the paper) every time step also reads an SBL
+E-step computed with the known dictionary: the net's current scores ``s_t`` (the read-out of its hidden
+states) set the prior variances ``gamma_t = c * softmax(s_t)``, and the posterior quantities at ``gamma_t``
+(eq. 4 with the learned noise variance ``lam``, for ``y`` scaled to unit norm) join ``y`` as the first
+layer's input: the posterior mean and the residual ``y - Phi mean`` as a direction and a log-norm. The recurrent
+layers then play the M-step (Sec. 2.4 reads the LSTM cell update as an E-step analogue). ``c`` and
+``lam`` are learned through their logarithms, so they stay positive. :meth:`with_model_feedback` turns a
+trained net into one with zero weights on the new inputs, which computes the same scores.
+
 Complex data (DOA): the input is ``[Re y, Im y]`` (real/imag stacking, ``n_in = 2n``); the scores stay
 real (one per grid angle). Inputs are divided by their per-sample norm (the support does not depend on
 the scale of ``y``) and then go through a fixed affine map, the identity unless
@@ -29,6 +38,7 @@ from torch import Tensor, nn
 from unrolled.core.io import register_model
 from unrolled.core.unrolled_net import UnrolledNet, dtype_from_name, dtype_name
 from unrolled.core.validation import check_int
+from unrolled.sbl.solvers import check_dictionary
 
 __all__ = ["GatedFeedbackNet", "MaxSparseNet", "hidden_size", "net_input"]
 
@@ -140,11 +150,14 @@ class GatedFeedbackNet(UnrolledNet, _WhitenedInput):
     n_rnn_layers : int
         Stacked recurrent layers (the paper: 2).
     dtype : {'float32', 'float64'}
+    model_feedback : bool
+        Feed an SBL E-step at the net's current scores into every time step (see the module docstring);
+        the dictionary is set with :meth:`set_dictionary` (saved with the weights). Real data only.
     """
 
     def __init__(self, n: int, m: int, hidden: int = 128, n_steps: int = 10, cell: str = "lstm",
                  gated_feedback: bool = True, complex_input: bool = False, n_rnn_layers: int = 2,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", model_feedback: bool = False):
         super().__init__(n_steps)
         for name, v in (("n", n), ("m", m), ("hidden", hidden), ("n_rnn_layers", n_rnn_layers)):
             check_int(name, v, minimum=1)
@@ -152,15 +165,55 @@ class GatedFeedbackNet(UnrolledNet, _WhitenedInput):
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         self.n, self.m, self.hidden, self.cell = n, m, hidden, cell
         self.gated_feedback, self.complex_input, self.n_rnn_layers = bool(gated_feedback), bool(complex_input), n_rnn_layers
+        self.model_feedback = bool(model_feedback)
+        if self.model_feedback and self.complex_input:
+            raise ValueError("model_feedback supports real data only (complex_input=False)")
         n_in = 2 * n if complex_input else n
         dt = dtype_from_name(dtype)
+        n_first = n_in + (self.n_feedback if self.model_feedback else 0)
         self.layers = nn.ModuleList([
-            _GatedLayer(cell, n_in if j == 0 else hidden, hidden, n_rnn_layers, self.gated_feedback)
+            _GatedLayer(cell, n_first if j == 0 else hidden, hidden, n_rnn_layers, self.gated_feedback)
             for j in range(n_rnn_layers)
         ])
         self.readout = nn.Linear(n_rnn_layers * hidden, m)
         self._init_whitening(n_in)
+        if self.model_feedback:
+            # the E-step's dictionary (zero until set_dictionary) and its positive scales, as logarithms
+            self.register_buffer("mf_Phi", torch.zeros(n, m))
+            self.mf_log_scale = nn.Parameter(torch.zeros(()))              # c = sum of gamma_t: 1
+            self.mf_log_lam = nn.Parameter(torch.tensor(math.log(1e-3)))  # lam, relative to ||y|| = 1
         self.to(dt)
+
+    @property
+    def n_feedback(self) -> int:
+        """Inputs the E-step adds to the first layer: posterior mean (m), residual direction (n), log-norm (1)."""
+        return self.m + self.n + 1
+
+    @torch.no_grad()
+    def set_dictionary(self, Phi: Tensor) -> None:
+        """Set the ``(n, m)`` real dictionary of the model-feedback E-step (checked: finite, no zero column)."""
+        if not self.model_feedback:
+            raise ValueError("set_dictionary: this net has model_feedback=False")
+        if not isinstance(Phi, Tensor) or Phi.shape != (self.n, self.m) or Phi.is_complex():
+            raise ValueError(f"Phi must be a real ({self.n}, {self.m}) tensor, got {getattr(Phi, 'shape', type(Phi))}")
+        check_dictionary(Phi)
+        self.mf_Phi.copy_(Phi.to(self.mf_Phi.dtype))
+
+    def _e_step(self, y_unit: Tensor, s: Tensor) -> Tensor:
+        """``(B, n_feedback)`` E-step features at ``gamma = c softmax(s)`` for unit-norm ``y_unit`` (float64 inside).
+
+        Posterior mean ``Gamma Phi^T Sigma_y^{-1} y`` with ``Sigma_y = lam I + Phi Gamma Phi^T`` (eq. 4), and the
+        residual ``y - Phi mean = lam Sigma_y^{-1} y`` as a unit direction and its log10-norm.
+        """
+        Phi = self.mf_Phi.to(torch.float64)
+        gamma = torch.exp(self.mf_log_scale.to(torch.float64)) * torch.softmax(s.to(torch.float64), dim=-1)
+        lam = torch.exp(self.mf_log_lam.to(torch.float64)) + 1e-9
+        sigma_y = lam * torch.eye(self.n, dtype=Phi.dtype, device=Phi.device) + (Phi * gamma.unsqueeze(1)) @ Phi.T
+        v = torch.linalg.solve(sigma_y, y_unit)  # Sigma_y^{-1} y
+        resid = lam * v
+        r_norm = torch.linalg.vector_norm(resid, dim=-1, keepdim=True).clamp_min(1e-30)
+        feats = torch.cat([gamma * (v @ Phi), resid / r_norm, torch.log10(r_norm)], dim=-1)
+        return feats.to(s.dtype)
 
     def forward(self, y: Tensor) -> Tensor:
         """``(B, m)`` atom scores (logits) for ``y`` ``(B, n)`` (real, or complex with ``complex_input``)."""
@@ -172,14 +225,44 @@ class GatedFeedbackNet(UnrolledNet, _WhitenedInput):
         B = z.shape[0]
         h = [z.new_zeros(B, self.hidden) for _ in self.layers]
         c = [z.new_zeros(B, self.hidden) if self.cell == "lstm" else None for _ in self.layers]
+        if self.model_feedback:
+            # reading the buffer is a data-dependent check: eager calls only (as in pairwise_support_loss)
+            if not torch.compiler.is_compiling() and not bool(self.mf_Phi.any()):
+                raise RuntimeError("model_feedback net has no dictionary: call set_dictionary(Phi) first")
+            y64 = yb.to(torch.float64)
+            y_unit = y64 / torch.linalg.vector_norm(y64, dim=-1, keepdim=True).clamp_min(1e-30)
         for _ in range(self.active_layers):
             h_prev = list(h)
             inp = z
+            if self.model_feedback:
+                inp = torch.cat([z, self._e_step(y_unit, self.readout(torch.cat(h, dim=-1)))], dim=-1)
             for j, layer in enumerate(self.layers):
                 h[j], c[j] = layer(inp, h_prev, j, c[j])
                 inp = h[j]
         out = self.readout(torch.cat(h, dim=-1))
         return out[0] if single else out
+
+    @torch.no_grad()
+    def with_model_feedback(self, Phi: Tensor) -> "GatedFeedbackNet":
+        """A copy with ``model_feedback=True`` and dictionary ``Phi`` that computes the same scores.
+
+        The first layer's weights on the new E-step inputs start at zero (every other weight is copied),
+        so training begins from this net's function and learns how much to use the model.
+        """
+        if self.model_feedback:
+            raise ValueError("this net already has model_feedback=True")
+        new = GatedFeedbackNet(**{**self.config(), "model_feedback": True})
+        state = dict(self.state_dict())
+        first = new.layers[0]
+        for name in ("gates_in", "cand_in", "fb_in"):
+            key = f"layers.0.{name}.weight"
+            if key in state:
+                w = getattr(first, name).weight
+                state[key] = torch.cat([state[key], w.new_zeros(w.shape[0], new.n_feedback)], dim=1)
+        state.update({k: v for k, v in new.state_dict().items() if k.startswith("mf_")})
+        new.load_state_dict(state)
+        new.set_dictionary(Phi)
+        return new
 
     @torch.no_grad()
     def widened(self, hidden: int, *, noise: float = 0.0, generator: torch.Generator | None = None) -> "GatedFeedbackNet":
@@ -195,10 +278,13 @@ class GatedFeedbackNet(UnrolledNet, _WhitenedInput):
         """
         check_int("hidden", hidden, minimum=self.hidden)
         old_h = self.hidden
-        wide = GatedFeedbackNet(self.n, self.m, hidden, self.n_layers, self.cell, self.gated_feedback,
-                                self.complex_input, self.n_rnn_layers, dtype_name(self.readout.weight.dtype))
+        wide = GatedFeedbackNet(**{**self.config(), "hidden": hidden})
         wide.in_shift.copy_(self.in_shift)
         wide.in_mat.copy_(self.in_mat)
+        if self.model_feedback:
+            wide.mf_Phi.copy_(self.mf_Phi)
+            wide.mf_log_scale.copy_(self.mf_log_scale)
+            wide.mf_log_lam.copy_(self.mf_log_lam)
         extra = torch.randint(old_h, (len(self.layers), hidden - old_h), generator=generator)
         src = [torch.cat([torch.arange(old_h), extra[j]]) for j in range(len(self.layers))]  # new unit -> old unit
         share = [1.0 / torch.bincount(s, minlength=old_h)[s].to(self.readout.weight.dtype) for s in src]
@@ -246,7 +332,8 @@ class GatedFeedbackNet(UnrolledNet, _WhitenedInput):
     def config(self) -> dict:
         return {"n": self.n, "m": self.m, "hidden": self.hidden, "n_steps": self.n_layers, "cell": self.cell,
                 "gated_feedback": self.gated_feedback, "complex_input": self.complex_input,
-                "n_rnn_layers": self.n_rnn_layers, "dtype": dtype_name(self.readout.weight.dtype)}
+                "n_rnn_layers": self.n_rnn_layers, "dtype": dtype_name(self.readout.weight.dtype),
+                "model_feedback": self.model_feedback}
 
 
 @register_model
