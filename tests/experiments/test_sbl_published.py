@@ -17,7 +17,8 @@ RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "sbl-fig3ab
 PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
              (RESULTS / "widened-4x-130000-plus-50000-steps", "gf-lstm-large"),
              (RESULTS / "widened-4x-130000-plus-110000-steps", "gf-lstm-large"),
-             (RESULTS / "widened-4x-130000-plus-110000-steps-plus-50000-on-d7-10", "gf-lstm-large")]
+             (RESULTS / "widened-4x-130000-plus-110000-steps-plus-50000-on-d7-10", "gf-lstm-large"),
+             (RESULTS / "widened-4x-130000-plus-110000-steps-plus-26000-model-feedback", "gf-lstm-large-mf")]
 
 
 @pytest.mark.parametrize("folder, method", PUBLISHED, ids=[f.name for f, _ in PUBLISHED])

@@ -210,7 +210,8 @@ def warm_start_note(spec: NetSpec) -> list[str]:
     """Markdown lines saying where a warm-started run's nets began (empty for a run from scratch)."""
     if spec.init_from is None:
         return []
-    source = f" (the `{spec.init_method}` net, widened where this run's is wider)" if spec.init_method else ""
+    source = (f" (the `{spec.init_method}` net, widened where this run's is wider and given the E-step model feedback "
+              f"where this run's has it)" if spec.init_method else "")
     return [f"Warm start: the nets began from those saved in `{spec.init_from}`{source} (`init_from`), with a fresh "
             f"schedule and online data stream (`data_seed` {spec.data_seed}); the steps above are this run's only.", ""]
 
