@@ -14,9 +14,9 @@ With ``model_feedback=True`` (this library's addition, not in the paper) every t
 E-step computed with the known dictionary: the net's current scores ``s_t`` (the read-out of its hidden
 states) set the prior variances ``gamma_t = c * softmax(s_t)``, and the posterior quantities at ``gamma_t``
 (eq. 4 with the learned noise variance ``lam``, for ``y`` scaled to unit norm) join ``y`` as the first
-layer's input: the posterior mean and the residual ``y - Phi mean`` as a direction and a log-norm. The recurrent
-layers then play the M-step (Sec. 2.4 reads the LSTM cell update as an E-step analogue). ``c`` and
-``lam`` are learned through their logarithms, so they stay positive. :meth:`with_model_feedback` turns a
+layer's input: the posterior mean and the residual ``y - Phi mean`` as a direction and a log-norm. The paper
+(Sec. 2.4) reads the LSTM's hidden cell update as an analogue of SBL's E-step; here that E-step is computed
+exactly from the model, and the recurrent layers learn the rest. ``c`` and ``lam`` are learned through their logarithms, so they stay positive. :meth:`with_model_feedback` turns a
 trained net into one with zero weights on the new inputs, which computes the same scores.
 
 Complex data (DOA): the input is ``[Re y, Im y]`` (real/imag stacking, ``n_in = 2n``); the scores stay
