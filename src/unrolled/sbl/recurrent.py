@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from unrolled.core.io import register_model
 from unrolled.core.unrolled_net import UnrolledNet, dtype_from_name, dtype_name
 from unrolled.core.validation import check_int
-from unrolled.sbl.solvers import check_dictionary
+from unrolled.sbl.solvers import check_dictionary, sigma_y
 
 __all__ = ["GatedFeedbackNet", "MaxSparseNet", "hidden_size", "net_input"]
 
@@ -208,8 +208,7 @@ class GatedFeedbackNet(UnrolledNet, _WhitenedInput):
         Phi = self.mf_Phi.to(torch.float64)
         gamma = torch.exp(self.mf_log_scale.to(torch.float64)) * torch.softmax(s.to(torch.float64), dim=-1)
         lam = torch.exp(self.mf_log_lam.to(torch.float64)) + 1e-9
-        sigma_y = lam * torch.eye(self.n, dtype=Phi.dtype, device=Phi.device) + (Phi * gamma.unsqueeze(1)) @ Phi.T
-        v = torch.linalg.solve(sigma_y, y_unit)  # Sigma_y^{-1} y
+        v = torch.linalg.solve(sigma_y(Phi, gamma, lam), y_unit)  # Sigma_y^{-1} y
         resid = lam * v
         r_norm = torch.linalg.vector_norm(resid, dim=-1, keepdim=True).clamp_min(1e-30)
         feats = torch.cat([gamma * (v @ Phi), resid / r_norm, torch.log10(r_norm)], dim=-1)

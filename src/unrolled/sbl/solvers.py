@@ -71,6 +71,12 @@ def _check(y: Tensor, Phi: Tensor, lam) -> tuple[Tensor, bool, float]:
     return yb, single, check_positive("lam", lam)
 
 
+def sigma_y(Phi: Tensor, gamma: Tensor, lam) -> Tensor:
+    r"""``(B, n, n)`` covariance of ``y`` under the prior: :math:`\lambda I + \Phi\Gamma\Phi^H` for ``gamma`` ``(B, m)``."""
+    eye = torch.eye(Phi.shape[0], dtype=Phi.dtype, device=Phi.device)
+    return lam * eye + (Phi * gamma.to(Phi.dtype).unsqueeze(1)) @ Phi.mH
+
+
 def posterior(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple[Tensor, Tensor, Tensor]:
     r"""Posterior quantities at ``gamma`` (batched; no validation).
 
@@ -82,9 +88,7 @@ def posterior(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple[Tensor
         ``cost`` ``(B,)``: the type-II cost (5).
     """
     n = Phi.shape[0]
-    eye = torch.eye(n, dtype=Phi.dtype, device=Phi.device)
-    sigma_y = lam * eye + (Phi * gamma.to(Phi.dtype).unsqueeze(1)) @ Phi.mH  # (B, n, n)
-    chol = torch.linalg.cholesky(sigma_y)
+    chol = torch.linalg.cholesky(sigma_y(Phi, gamma, lam))
     rhs = torch.cat([y.unsqueeze(-1), Phi.expand(y.shape[0], n, Phi.shape[1])], dim=-1)
     sol = torch.cholesky_solve(rhs, chol)  # Sigma_y^{-1} [y, Phi]
     v, k = sol[..., 0], sol[..., 1:]
