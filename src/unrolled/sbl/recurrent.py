@@ -16,8 +16,9 @@ states) set the prior variances ``gamma_t = c * softmax(s_t)``, and the posterio
 (eq. 4 with the learned noise variance ``lam``, for ``y`` scaled to unit norm) join ``y`` as the first
 layer's input: the posterior mean and the residual ``y - Phi mean`` as a direction and a log-norm. The paper
 (Sec. 2.4) reads the LSTM's hidden cell update as an analogue of SBL's E-step; here that E-step is computed
-exactly from the model, and the recurrent layers learn the rest. ``c`` and ``lam`` are learned through their logarithms, so they stay positive. :meth:`with_model_feedback` turns a
-trained net into one with zero weights on the new inputs, which computes the same scores.
+exactly from the model, and the recurrent layers learn the rest. ``c`` and ``lam`` are learned through their
+logarithms, so they stay positive. :meth:`with_model_feedback` turns a trained net into one with zero weights
+on the new inputs, which computes the same scores.
 
 Complex data (DOA): the input is ``[Re y, Im y]`` (real/imag stacking, ``n_in = 2n``); the scores stay
 real (one per grid angle). Inputs are divided by their per-sample norm (the support does not depend on

@@ -72,7 +72,8 @@ def _check(y: Tensor, Phi: Tensor, lam) -> tuple[Tensor, bool, float]:
 
 
 def sigma_y(Phi: Tensor, gamma: Tensor, lam) -> Tensor:
-    r"""``(B, n, n)`` covariance of ``y`` under the prior: :math:`\lambda I + \Phi\Gamma\Phi^H` for ``gamma`` ``(B, m)``."""
+    r"""``(B, n, n)`` covariance of ``y`` under the prior, :math:`\lambda I + \Phi\Gamma\Phi^H`, for ``gamma``
+    ``(B, m)``."""
     eye = torch.eye(Phi.shape[0], dtype=Phi.dtype, device=Phi.device)
     return lam * eye + (Phi * gamma.to(Phi.dtype).unsqueeze(1)) @ Phi.mH
 
