@@ -149,6 +149,19 @@ def test_train_d_sets_the_training_range(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["config"]["train_d"] == [7, 8]
 
 
+def test_train_d_weights_set_the_training_frequencies(tmp_path):
+    reproduce_fig3ab(tmp_path, methods=("sbl", "gf-lstm"), train_d=(7, 8), train_d_weights=(1, 3), **QUIET)
+    meta = json.loads((tmp_path / "models" / "gf-lstm" / "config.json").read_text())["metadata"]
+    assert meta["problem"]["d"] == [7, 8] and meta["problem"]["d_weights"] == [1.0, 3.0]
+    assert "trained once on d in [7, 8] (d drawn with relative weights 1, 3)" in (tmp_path / "results.md").read_text()
+
+
+def test_bad_train_d_weights_are_rejected_before_training(tmp_path):
+    with pytest.raises(ValueError, match="one weight per d"):
+        reproduce_fig3ab(tmp_path, methods=("sbl", "gf-lstm"), train_d=(7, 8), train_d_weights=(1, 1, 1), **QUIET)
+    assert not (tmp_path / "models").exists()
+
+
 @pytest.mark.parametrize("train_d, match", [((9, 7), "d_min <= d_max"), ((1, 21), "<= n = 20"), ((3,), "a pair")])
 def test_bad_train_d_is_rejected(tmp_path, train_d, match):
     with pytest.raises(ValueError, match=match):

@@ -52,6 +52,30 @@ def test_sparse_codes_and_problem():
     torch.testing.assert_close(prob32.Phi, prob.Phi.float())
 
 
+def test_sparse_codes_d_weights_set_the_frequencies_of_d():
+    n_rows = 20000
+    counts = (sparse_codes(n_rows, 100, (4, 6), d_weights=(1, 0, 3),
+                           generator=torch.Generator().manual_seed(3)) != 0).sum(1)
+    assert set(counts.tolist()) == {4, 6}  # a zero weight never draws its d
+    share6 = float((counts == 6).double().mean())
+    assert abs(share6 - 0.75) < 4 * math.sqrt(0.75 * 0.25 / n_rows)  # 4 standard errors of a binomial share
+    prob = CorrelatedSparseProblem(d=(4, 6), d_weights=[0, 0, 2], noise_std=0.0)
+    assert prob.config()["d_weights"] == [0.0, 0.0, 2.0]
+    assert "d_weights" not in CorrelatedSparseProblem(d=(4, 6), noise_std=0.0).config()
+    _, x = prob.sample(64, torch.Generator().manual_seed(4))
+    assert ((x != 0).sum(1) == 6).all()
+
+
+@pytest.mark.parametrize("d, weights, match", [((4, 6), (1, 1), "one weight per d"), ((4, 6), (1, -1, 1), "non-negative"),
+                                               ((4, 6), (0, 0, 0), "not all zero"), ((4, 6), (1, math.nan, 1), "finite"),
+                                               (5, (1,), "range of d")])
+def test_bad_d_weights_are_rejected(d, weights, match):
+    with pytest.raises(ValueError, match=match):
+        sparse_codes(8, 100, d, d_weights=weights)
+    with pytest.raises(ValueError, match=match):
+        CorrelatedSparseProblem(d=d, d_weights=weights)
+
+
 def test_doa_problem():
     prob = DOAProblem(n_sensors=10, resolution=2.0, n_sources=4, snr_db=None)
     assert prob.Phi.shape == (10, 90) and prob.Phi.is_complex()

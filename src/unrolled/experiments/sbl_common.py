@@ -180,7 +180,7 @@ def _warm_start(net, saved: Path, problem, log=print, *, widen_noise: float = 0.
         raise FileNotFoundError(f"init_from: no saved net at {saved}")
     meta = read_config(saved)["metadata"]
     # the dictionary must be the same; the sampling of x and noise (d, noise level, SNR) may change
-    sampling = ("d", "noise_std", "snr_db", "n_sources")
+    sampling = ("d", "d_weights", "noise_std", "snr_db", "n_sources")
     theirs = {k: v for k, v in meta.get("problem", {}).items() if k not in sampling}
     ours = {k: v for k, v in json.loads(json.dumps(problem.config())).items() if k not in sampling}
     if theirs != ours:

@@ -3,8 +3,8 @@
 * ``sbl-fig3ab``: strict and loose accuracy vs ``d`` (``n = 20``, ``m = 100``, correlated dictionary of
   Sec. 4.1) for SBL, l1 (FISTA), IHT, LISTA, the IHT-net, MaxSparseNet and the GF-LSTM. Each net is trained
   once on online data with ``d`` drawn per sample in ``[min d, max d]`` (the paper does not say whether
-  it trains one net per ``d``; ``train_d=(d_min, d_max)`` sets another range), then evaluated on
-  ``n_trials`` fresh problems per ``d``.
+  it trains one net per ``d``; ``train_d=(d_min, d_max)`` sets another range and ``train_d_weights`` the
+  relative frequencies of its values), then evaluated on ``n_trials`` fresh problems per ``d``.
 * ``sbl-fig3c``: the ablation at ``d/n = 0.4`` (``d = 8``): gated feedback or not, LSTM or GRU, small or
   4x large, nets trained at ``d = 8``.
 * ``sbl-timing``: seconds per solved problem of the GF-LSTM (small and large) and of SBL run to
@@ -26,7 +26,7 @@ import torch
 from unrolled.experiments.report import markdown_table, save_figure, write_json
 from unrolled.experiments.sbl_common import (NetSpec, build_net, label, net_of, scores, time_side_by_side,
                                              train_net, warm_start_note, with_overrides)
-from unrolled.sbl.data import CorrelatedSparseProblem
+from unrolled.sbl.data import CorrelatedSparseProblem, check_d_weights
 from unrolled.sbl.metrics import least_squares_on_support, loose_accuracy, strict_accuracy, top_d_support
 from unrolled.sbl.solvers import sbl
 
@@ -51,6 +51,7 @@ class Fig3Config:
     m: int = 100
     d_values: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
     train_d: tuple[int, int] | None = None  # (d_min, d_max) the nets train on (default: the range of d_values)
+    train_d_weights: tuple[float, ...] | None = None  # relative frequencies of d_min..d_max in training (default: uniform)
     noise_std: float = 1e-4
     methods: tuple[str, ...] = ("sbl", "l1", "iht", "lista", "iht-net", "maxsparsenet", "gf-lstm", "gf-lstm+sbl")
     screen_k: int | None = None    # candidates kept by the '<net>+sbl' methods (default: min(2n, m))
@@ -91,10 +92,22 @@ def _train_d_range(cfg: Fig3Config) -> tuple[int, int]:
     return (d_min, d_max)
 
 
-def _problem(cfg: Fig3Config, d, seed: int, dtype=torch.float64) -> CorrelatedSparseProblem:
+def _weights_note(cfg: Fig3Config) -> str:
+    if cfg.train_d_weights is None:
+        return ""
+    return " (d drawn with relative weights " + ", ".join(f"{w:g}" for w in cfg.train_d_weights) + ")"
+
+
+def _check_train_d_weights(cfg: Fig3Config, d_range: tuple[int, int]) -> None:
+    if cfg.train_d_weights is not None:
+        check_d_weights(cfg.train_d_weights, d_range)
+
+
+def _problem(cfg: Fig3Config, d, seed: int, dtype=torch.float64, d_weights=None) -> CorrelatedSparseProblem:
     if isinstance(d, int) and d > cfg.n or not isinstance(d, int) and max(d) > cfg.n:
         raise ValueError(f"d={d} is larger than n={cfg.n}")
-    return CorrelatedSparseProblem(n=cfg.n, m=cfg.m, d=d, noise_std=cfg.noise_std, seed=seed, dtype=dtype)
+    return CorrelatedSparseProblem(n=cfg.n, m=cfg.m, d=d, noise_std=cfg.noise_std, seed=seed, dtype=dtype,
+                                   d_weights=d_weights)
 
 
 def _train_all(cfg: Fig3Config, methods, d, out_dir: Path, *, seed, device, progress, log) -> dict:
@@ -106,7 +119,7 @@ def _train_all(cfg: Fig3Config, methods, d, out_dir: Path, *, seed, device, prog
         if net_of(method) != method:  # solvers, and '<net>+sbl' (uses <net>)
             continue
         dt = torch.float64 if method in ("lista", "iht-net") else torch.float32
-        problem = _problem(cfg, d, seed, dtype=dt)
+        problem = _problem(cfg, d, seed, dtype=dt, d_weights=None if isinstance(d, int) else cfg.train_d_weights)
         d_max = d if isinstance(d, int) else max(d)
         net, res = train_net(method, problem, cfg.net, out_dir, d_max=d_max, seed=seed, device=device,
                              progress=progress, log=log)
@@ -154,6 +167,7 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
     cfg = _config(quick, dict(overrides))
     out_dir = Path(out_dir)
     d_range = _train_d_range(cfg)
+    _check_train_d_weights(cfg, d_range)
     log(f"sbl-fig3ab: n={cfg.n}, m={cfg.m}, d in {list(cfg.d_values)}, {cfg.n_trials} trials per d")
     nets = _train_all(cfg, cfg.methods, d_range, out_dir, seed=seed, device=device, progress=progress, log=log)
     rows = []
@@ -176,7 +190,7 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
     write_json(out_dir / "results.json", payload)
     md = [f"# SBL family, Fig. 3(a,b): accuracy vs d (n={cfg.n}, m={cfg.m}, correlated dictionary)", "",
           f"{cfg.n_trials} test problems per d (the paper: 1e5), noise std {cfg.noise_std}; nets trained once on "
-          f"d in [{d_range[0]}, {d_range[1]}] with online data ({cfg.net.steps} steps, batch {cfg.net.batch_size}, "
+          f"d in [{d_range[0]}, {d_range[1]}]{_weights_note(cfg)} with online data ({cfg.net.steps} steps, batch {cfg.net.batch_size}, "
           f"{cfg.net.loss} support loss).", "",
           "## Strict accuracy (exact support)", "", markdown_table(header, _fmt(table["strict"])), "",
           f"## Loose accuracy (true positives among the top n={cfg.n})", "", markdown_table(header, _fmt(table["loose"])),

@@ -22,7 +22,7 @@ from torch import Tensor
 from unrolled.core.validation import check_int, check_positive
 from unrolled.sparse_coding.data import gaussian_dictionary
 
-__all__ = ["correlated_dictionary", "uncorrelated_dictionary", "sparse_codes", "CorrelatedSparseProblem",
+__all__ = ["correlated_dictionary", "uncorrelated_dictionary", "sparse_codes", "check_d_weights", "CorrelatedSparseProblem",
            "steering_matrix", "DOAProblem"]
 
 
@@ -61,11 +61,13 @@ def uncorrelated_dictionary(n: int, m: int, *, generator: torch.Generator | None
 
 
 def sparse_codes(batch: int, m: int, d: int | tuple[int, int], *, low: float = 0.1, high: float = 0.5,
-                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
+                 generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64,
+                 d_weights: tuple[float, ...] | None = None) -> Tensor:
     """``(batch, m)`` codes with ``d`` non-zeros on a uniformly random support.
 
     Amplitudes are uniform on ``[-high, -low] U [low, high]``. ``d`` may be a pair ``(d_min, d_max)``:
-    each row then draws its own ``d`` uniformly in that range (inclusive).
+    each row then draws its own ``d`` in that range (inclusive), uniformly, or with probabilities proportional
+    to ``d_weights`` (one non-negative weight per value ``d_min, ..., d_max``; see :func:`check_d_weights`).
     """
     check_int("batch", batch, minimum=1)
     d_min, d_max = (d, d) if isinstance(d, int) else (int(d[0]), int(d[1]))
@@ -74,11 +76,31 @@ def sparse_codes(batch: int, m: int, d: int | tuple[int, int], *, low: float = 0
     if not 0 <= low < high:
         raise ValueError(f"need 0 <= low < high, got low={low}, high={high}")
     ranks = torch.rand(batch, m, generator=generator).argsort(dim=1).argsort(dim=1)  # random permutation ranks
-    dd = torch.randint(d_min, d_max + 1, (batch, 1), generator=generator)
+    if d_weights is None:
+        dd = torch.randint(d_min, d_max + 1, (batch, 1), generator=generator)
+    else:
+        w = torch.tensor(check_d_weights(d_weights, d), dtype=torch.float64)
+        dd = d_min + torch.multinomial(w, batch, replacement=True, generator=generator).unsqueeze(1)
     support = ranks < dd
     mag = low + (high - low) * torch.rand(batch, m, generator=generator, dtype=dtype)
     sign = torch.where(torch.rand(batch, m, generator=generator) < 0.5, -1.0, 1.0).to(dtype)
     return mag * sign * support
+
+
+def check_d_weights(d_weights, d: int | tuple[int, int]) -> tuple[float, ...]:
+    """Validated ``d_weights`` for the range ``d`` (a pair ``(d_min, d_max)``) as a tuple of floats.
+
+    One finite, non-negative weight per value ``d_min, ..., d_max``, not all zero; they need not sum to one.
+    """
+    if isinstance(d, int):
+        raise ValueError("d_weights needs a range of d, a pair (d_min, d_max); got a single d")
+    d_min, d_max = int(d[0]), int(d[1])
+    w = tuple(float(v) for v in d_weights)
+    if len(w) != d_max - d_min + 1:
+        raise ValueError(f"d_weights needs one weight per d in {d_min}..{d_max} ({d_max - d_min + 1}), got {len(w)}")
+    if not all(math.isfinite(v) and v >= 0 for v in w) or sum(w) <= 0:
+        raise ValueError(f"d_weights must be finite, non-negative and not all zero, got {w}")
+    return w
 
 
 @dataclass
@@ -91,6 +113,8 @@ class CorrelatedSparseProblem:
         Measurements and atoms (paper: 20 and 100).
     d : int or (int, int)
         Non-zeros per code, or a range drawn per sample (used to train one net for several ``d``).
+    d_weights : tuple of float, optional
+        With a range ``d``: relative probabilities of ``d_min, ..., d_max`` (default: uniform).
     noise_std : float
         Standard deviation of the white Gaussian noise ``eps`` (0 for noiseless).
     correlated : bool
@@ -109,10 +133,13 @@ class CorrelatedSparseProblem:
     seed: int = 0
     dtype: torch.dtype = torch.float64
     device: str = "cpu"
+    d_weights: tuple[float, ...] | None = None
     Phi: Tensor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         check_int("n", self.n, minimum=1)
+        if self.d_weights is not None:
+            self.d_weights = check_d_weights(self.d_weights, self.d)
         check_int("m", self.m, minimum=1)
         d_max = self.d if isinstance(self.d, int) else max(self.d)
         if isinstance(self.d, int):
@@ -128,7 +155,7 @@ class CorrelatedSparseProblem:
     def sample(self, n_samples: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw ``(y, x*)`` of shapes ``(n_samples, n)`` and ``(n_samples, m)``."""
         check_int("n_samples", n_samples, minimum=1)
-        x = sparse_codes(n_samples, self.m, self.d, generator=generator, dtype=self.dtype)
+        x = sparse_codes(n_samples, self.m, self.d, generator=generator, dtype=self.dtype, d_weights=self.d_weights)
         y = x @ self.Phi.cpu().T
         if self.noise_std > 0:
             y = y + self.noise_std * torch.randn(y.shape, generator=generator, dtype=self.dtype)
@@ -138,7 +165,8 @@ class CorrelatedSparseProblem:
         """JSON-serialisable description that rebuilds the same problem."""
         return {"n": self.n, "m": self.m, "d": self.d if isinstance(self.d, int) else list(self.d),
                 "noise_std": self.noise_std, "correlated": self.correlated, "seed": self.seed,
-                "dtype": str(self.dtype).replace("torch.", "")}
+                "dtype": str(self.dtype).replace("torch.", ""),
+                **({} if self.d_weights is None else {"d_weights": list(self.d_weights)})}
 
 
 def steering_matrix(n_sensors: int, angles_deg: Tensor, *, spacing: float = 0.5,
