@@ -21,7 +21,10 @@ PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
              (RESULTS / "widened-4x-130000-plus-110000-steps-plus-50000-on-d7-10", "gf-lstm-large"),
              (RESULTS / MF, "gf-lstm-large-mf"),
              (RESULTS / f"{MF}-plus-24000-pairwise-on-d8-10", "gf-lstm-large-mf"),
-             (RESULTS / f"{MF}-plus-24000-pairwise-on-d8-10-plus-15000-pairwise", "gf-lstm-large-mf")]
+             (RESULTS / f"{MF}-plus-24000-pairwise-on-d8-10-plus-15000-pairwise", "gf-lstm-large-mf"),
+             (RESULTS / f"{MF}-plus-24000-pairwise-on-d8-10-plus-15000-pairwise-plus-18000-on-d9-10", "gf-lstm-large-mf"),
+             (RESULTS / f"{MF}-plus-24000-pairwise-on-d8-10-plus-15000-pairwise-plus-18000-on-d9-10-plus-15000-weighted",
+              "gf-lstm-large-mf")]
 
 
 @pytest.mark.parametrize("folder, method", PUBLISHED, ids=[f.name for f, _ in PUBLISHED])
