@@ -51,7 +51,7 @@ class Fig3Config:
     m: int = 100
     d_values: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
     train_d: tuple[int, int] | None = None  # (d_min, d_max) the nets train on (default: the range of d_values)
-    train_d_weights: tuple[float, ...] | None = None  # relative frequencies of d_min..d_max in training (default: uniform)
+    train_d_weights: tuple[float, ...] | None = None  # relative frequency of each d in train_d (default: uniform)
     noise_std: float = 1e-4
     methods: tuple[str, ...] = ("sbl", "l1", "iht", "lista", "iht-net", "maxsparsenet", "gf-lstm", "gf-lstm+sbl")
     screen_k: int | None = None    # candidates kept by the '<net>+sbl' methods (default: min(2n, m))
@@ -96,11 +96,6 @@ def _weights_note(cfg: Fig3Config) -> str:
     if cfg.train_d_weights is None:
         return ""
     return " (d drawn with relative weights " + ", ".join(f"{w:g}" for w in cfg.train_d_weights) + ")"
-
-
-def _check_train_d_weights(cfg: Fig3Config, d_range: tuple[int, int]) -> None:
-    if cfg.train_d_weights is not None:
-        check_d_weights(cfg.train_d_weights, d_range)
 
 
 def _problem(cfg: Fig3Config, d, seed: int, dtype=torch.float64, d_weights=None) -> CorrelatedSparseProblem:
@@ -167,7 +162,8 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
     cfg = _config(quick, dict(overrides))
     out_dir = Path(out_dir)
     d_range = _train_d_range(cfg)
-    _check_train_d_weights(cfg, d_range)
+    if cfg.train_d_weights is not None:  # checked before any training starts
+        check_d_weights(cfg.train_d_weights, d_range)
     log(f"sbl-fig3ab: n={cfg.n}, m={cfg.m}, d in {list(cfg.d_values)}, {cfg.n_trials} trials per d")
     nets = _train_all(cfg, cfg.methods, d_range, out_dir, seed=seed, device=device, progress=progress, log=log)
     rows = []
@@ -190,7 +186,8 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
     write_json(out_dir / "results.json", payload)
     md = [f"# SBL family, Fig. 3(a,b): accuracy vs d (n={cfg.n}, m={cfg.m}, correlated dictionary)", "",
           f"{cfg.n_trials} test problems per d (the paper: 1e5), noise std {cfg.noise_std}; nets trained once on "
-          f"d in [{d_range[0]}, {d_range[1]}]{_weights_note(cfg)} with online data ({cfg.net.steps} steps, batch {cfg.net.batch_size}, "
+          f"d in [{d_range[0]}, {d_range[1]}]{_weights_note(cfg)} with online data ({cfg.net.steps} steps, "
+          f"batch {cfg.net.batch_size}, "
           f"{cfg.net.loss} support loss).", "",
           "## Strict accuracy (exact support)", "", markdown_table(header, _fmt(table["strict"])), "",
           f"## Loose accuracy (true positives among the top n={cfg.n})", "", markdown_table(header, _fmt(table["loose"])),

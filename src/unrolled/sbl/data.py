@@ -22,8 +22,8 @@ from torch import Tensor
 from unrolled.core.validation import check_int, check_positive
 from unrolled.sparse_coding.data import gaussian_dictionary
 
-__all__ = ["correlated_dictionary", "uncorrelated_dictionary", "sparse_codes", "check_d_weights", "CorrelatedSparseProblem",
-           "steering_matrix", "DOAProblem"]
+__all__ = ["correlated_dictionary", "uncorrelated_dictionary", "sparse_codes", "check_d_weights",
+           "CorrelatedSparseProblem", "steering_matrix", "DOAProblem"]
 
 
 def correlated_dictionary(n: int, m: int, *, generator: torch.Generator | None = None,
@@ -138,14 +138,14 @@ class CorrelatedSparseProblem:
 
     def __post_init__(self) -> None:
         check_int("n", self.n, minimum=1)
-        if self.d_weights is not None:
-            self.d_weights = check_d_weights(self.d_weights, self.d)
         check_int("m", self.m, minimum=1)
         d_max = self.d if isinstance(self.d, int) else max(self.d)
         if isinstance(self.d, int):
             check_int("d", self.d, minimum=1)
         if d_max > self.n:
             raise ValueError(f"d={self.d} is larger than n={self.n}: the support cannot be identified")
+        if self.d_weights is not None:
+            self.d_weights = check_d_weights(self.d_weights, self.d)
         check_positive("noise_std", self.noise_std, allow_zero=True)
         g = torch.Generator().manual_seed(int(self.seed))
         make = correlated_dictionary if self.correlated else uncorrelated_dictionary
@@ -155,7 +155,8 @@ class CorrelatedSparseProblem:
     def sample(self, n_samples: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Draw ``(y, x*)`` of shapes ``(n_samples, n)`` and ``(n_samples, m)``."""
         check_int("n_samples", n_samples, minimum=1)
-        x = sparse_codes(n_samples, self.m, self.d, generator=generator, dtype=self.dtype, d_weights=self.d_weights)
+        x = sparse_codes(n_samples, self.m, self.d, generator=generator, dtype=self.dtype,
+                         d_weights=self.d_weights)
         y = x @ self.Phi.cpu().T
         if self.noise_std > 0:
             y = y + self.noise_std * torch.randn(y.shape, generator=generator, dtype=self.dtype)
