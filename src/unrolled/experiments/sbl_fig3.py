@@ -187,8 +187,7 @@ def reproduce_fig3ab(out_dir, *, quick: bool = False, seed: int = 0, device: str
     md = [f"# SBL family, Fig. 3(a,b): accuracy vs d (n={cfg.n}, m={cfg.m}, correlated dictionary)", "",
           f"{cfg.n_trials} test problems per d (the paper: 1e5), noise std {cfg.noise_std}; nets trained once on "
           f"d in [{d_range[0]}, {d_range[1]}]{_weights_note(cfg)} with online data ({cfg.net.steps} steps, "
-          f"batch {cfg.net.batch_size}, "
-          f"{cfg.net.loss} support loss).", "",
+          f"batch {cfg.net.batch_size}, {cfg.net.loss} support loss).", "",
           "## Strict accuracy (exact support)", "", markdown_table(header, _fmt(table["strict"])), "",
           f"## Loose accuracy (true positives among the top n={cfg.n})", "", markdown_table(header, _fmt(table["loose"])),
           "", "## Paper", "", PAPER_FIG3AB, ""]
