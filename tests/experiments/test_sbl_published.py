@@ -25,7 +25,8 @@ PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
              (RESULTS / PAIRWISE, "gf-lstm-large-mf"),
              (RESULTS / f"{PAIRWISE}-plus-18000-on-d9-10", "gf-lstm-large-mf"),
              (RESULTS / f"{PAIRWISE}-plus-18000-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf"),
-             (RESULTS / "feedback-4x-cycle3-18000-on-d9-10", "gf-lstm-large-mf")]
+             (RESULTS / "feedback-4x-cycle3-18000-on-d9-10", "gf-lstm-large-mf"),
+             (RESULTS / "feedback-4x-cycle3-18000-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf")]
 
 
 @pytest.mark.parametrize("folder, method", PUBLISHED, ids=[f.name for f, _ in PUBLISHED])
