@@ -244,7 +244,7 @@ class GatedFeedbackNet(UnrolledNet, _WhitenedInput):
 
     @torch.no_grad()
     def with_model_feedback(self, Phi: Tensor) -> "GatedFeedbackNet":
-        """A copy with ``model_feedback=True`` and dictionary ``Phi`` that computes the same scores.
+        """A copy with ``model_feedback=True`` and dictionary ``Phi`` that computes the same scores (up to rounding).
 
         The first layer's weights on the new E-step inputs start at zero (every other weight is copied),
         so training begins from this net's function and learns how much to use the model.
