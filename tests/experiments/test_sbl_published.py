@@ -16,6 +16,7 @@ from unrolled.sbl.metrics import loose_accuracy, strict_accuracy
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "sbl-fig3ab"
 MF = "widened-4x-130000-plus-110000-steps-plus-26000-model-feedback"  # the E-step-feedback runs build on this one
 PAIRWISE = f"{MF}-plus-24000-pairwise-on-d8-10-plus-15000-pairwise"  # and the later ones on this
+CYCLE3 = "feedback-4x-cycle3"  # the third cycle, from the PAIRWISE-...-weighted net (shorter names)
 PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
              (RESULTS / "widened-4x-130000-plus-50000-steps", "gf-lstm-large"),
              (RESULTS / "widened-4x-130000-plus-110000-steps", "gf-lstm-large"),
@@ -25,9 +26,9 @@ PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
              (RESULTS / PAIRWISE, "gf-lstm-large-mf"),
              (RESULTS / f"{PAIRWISE}-plus-18000-on-d9-10", "gf-lstm-large-mf"),
              (RESULTS / f"{PAIRWISE}-plus-18000-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf"),
-             (RESULTS / "feedback-4x-cycle3-18000-on-d9-10", "gf-lstm-large-mf"),
-             (RESULTS / "feedback-4x-cycle3-18000-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf"),
-             (RESULTS / "feedback-4x-cycle3-weighted-plus-6000-15-steps-on-d9-10", "gf-lstm-large-mf")]
+             (RESULTS / f"{CYCLE3}-18000-on-d9-10", "gf-lstm-large-mf"),
+             (RESULTS / f"{CYCLE3}-18000-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf"),
+             (RESULTS / f"{CYCLE3}-weighted-plus-6000-15-steps-on-d9-10", "gf-lstm-large-mf")]
 
 
 @pytest.mark.parametrize("folder, method", PUBLISHED, ids=[f.name for f, _ in PUBLISHED])
