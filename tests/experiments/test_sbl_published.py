@@ -17,6 +17,7 @@ RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "sbl-fig3ab
 MF = "widened-4x-130000-plus-110000-steps-plus-26000-model-feedback"  # the E-step-feedback runs build on this one
 PAIRWISE = f"{MF}-plus-24000-pairwise-on-d8-10-plus-15000-pairwise"  # and the later ones on this
 CYCLE3 = "feedback-4x-cycle3"  # the third cycle, from the PAIRWISE-...-weighted net (shorter names)
+STEPS15 = f"{CYCLE3}-weighted-plus-6000-15-steps-on-d9-10"  # run for 15 time steps, then the later ones on this
 PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
              (RESULTS / "widened-4x-130000-plus-50000-steps", "gf-lstm-large"),
              (RESULTS / "widened-4x-130000-plus-110000-steps", "gf-lstm-large"),
@@ -28,10 +29,9 @@ PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
              (RESULTS / f"{PAIRWISE}-plus-18000-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf"),
              (RESULTS / f"{CYCLE3}-18000-on-d9-10", "gf-lstm-large-mf"),
              (RESULTS / f"{CYCLE3}-18000-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf"),
-             (RESULTS / f"{CYCLE3}-weighted-plus-6000-15-steps-on-d9-10", "gf-lstm-large-mf"),
-             (RESULTS / f"{CYCLE3}-weighted-plus-6000-15-steps-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf"),
-             (RESULTS / f"{CYCLE3}-weighted-plus-6000-15-steps-on-d9-10-plus-15000-weighted-plus-9000-20-steps",
-              "gf-lstm-large-mf")]
+             (RESULTS / STEPS15, "gf-lstm-large-mf"),
+             (RESULTS / f"{STEPS15}-plus-15000-weighted", "gf-lstm-large-mf"),
+             (RESULTS / f"{STEPS15}-plus-15000-weighted-plus-9000-20-steps", "gf-lstm-large-mf")]
 
 
 @pytest.mark.parametrize("folder, method", PUBLISHED, ids=[f.name for f, _ in PUBLISHED])
