@@ -329,3 +329,32 @@ def test_warm_start_adds_model_feedback(fig3ab, tmp_path):
     assert recurrent_spec("gf-lstm-large-mf") == ("lstm", True, "large", True)
     assert recurrent_spec("gru") == ("gru", False, "small", False)
     assert label("gf-lstm-large-mf+sbl") == "GF-LSTM 4x + E-step feedback top-k + SBL"
+
+
+def test_zero_steps_evaluates_the_saved_nets_as_they_are(fig3ab, tmp_path, monkeypatch):
+    """``steps=0`` with ``init_from``: no training, the saved nets' scores on the run's test set, so the same
+    rows as the run that saved them; scoring in chunks (here of 10 problems) changes no row either."""
+    import unrolled.experiments.sbl_fig3 as fig3
+    from unrolled.experiments.sbl_common import NetSpec
+    out, payload = fig3ab
+    monkeypatch.setattr(fig3, "EVAL_CHUNK", 10)
+    methods = ("sbl", "gf-lstm", "gf-lstm+sbl")
+    logs = []
+    again = reproduce_fig3ab(tmp_path, quick=True, progress=False, log=logs.append, methods=methods, steps=0,
+                             init_from=str(out))
+    assert not (tmp_path / "models" / "gf-lstm").exists()  # evaluated, not saved again
+    assert any("as saved (steps=0" in line for line in logs)
+    assert again["training"]["gf-lstm"]["steps"] == 0
+    assert "Evaluation only" in (tmp_path / "results.md").read_text()
+    old = {(r["method"], r["d"]): r for r in payload["rows"]}
+    for r in again["rows"]:
+        ref = old[(r["method"], r["d"])]
+        assert (r["strict"], r["loose"]) == (ref["strict"], ref["loose"])
+        assert r["rel_error_ls"] == pytest.approx(ref["rel_error_ls"], rel=1e-9)
+        if "mean_iter" in r:  # per-chunk solver statistics, weighted back to the whole test set
+            assert r["mean_iter"] == pytest.approx(ref["mean_iter"], rel=1e-12)
+            assert r["converged"] == pytest.approx(ref["converged"], rel=1e-12)
+    with pytest.raises(ValueError, match="needs init_from"):
+        NetSpec(steps=0)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        NetSpec(steps=-1, init_from=str(out))

@@ -31,7 +31,8 @@ PUBLISHED = [(RESULTS / "budget-130000-steps", "gf-lstm"),
              (RESULTS / f"{CYCLE3}-18000-on-d9-10-plus-15000-weighted", "gf-lstm-large-mf"),
              (RESULTS / STEPS15, "gf-lstm-large-mf"),
              (RESULTS / f"{STEPS15}-plus-15000-weighted", "gf-lstm-large-mf"),
-             (RESULTS / f"{STEPS15}-plus-15000-weighted-plus-9000-20-steps", "gf-lstm-large-mf")]
+             (RESULTS / f"{STEPS15}-plus-15000-weighted-plus-9000-20-steps", "gf-lstm-large-mf"),
+             (RESULTS / f"{STEPS15}-plus-15000-weighted-plus-9000-20-steps-plus-7000-25-steps", "gf-lstm-large-mf")]
 
 
 @pytest.mark.parametrize("folder, method", PUBLISHED, ids=[f.name for f, _ in PUBLISHED])

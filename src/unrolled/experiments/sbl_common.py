@@ -29,7 +29,7 @@ from torch import Tensor
 from unrolled.core.io import load_model, read_config, save_model
 from unrolled.core.metrics import nmse
 from unrolled.core.stages import end_to_end
-from unrolled.core.train import Trainer
+from unrolled.core.train import Trainer, TrainResult
 from unrolled.sbl.metrics import SUPPORT_LOSSES
 from unrolled.sbl.nets import IHTNet
 from unrolled.sbl.recurrent import GatedFeedbackNet, MaxSparseNet, hidden_size
@@ -71,7 +71,7 @@ class NetSpec:
     unrolled_layers: int = 10  # LISTA / IHT-net layers
     msn_layers: int = 10       # MaxSparseNet layers
     msn_width: int = 256
-    steps: int = 3000
+    steps: int = 3000          # 0 with init_from: evaluate the saved nets as they are (no training, nothing saved)
     steps_baselines: int | None = None  # steps of LISTA / IHT-net / MaxSparseNet (default: ``steps``)
     lr: float = 3e-3
     batch_size: int = 256
@@ -94,6 +94,10 @@ class NetSpec:
             raise ValueError("NetSpec.init_method names the saved net to start from: it needs init_from")
         if self.widen_noise < 0:
             raise ValueError(f"NetSpec.widen_noise must be >= 0, got {self.widen_noise}")
+        if self.steps < 0 or (self.steps_baselines is not None and self.steps_baselines < 0):
+            raise ValueError(f"NetSpec.steps must be >= 0, got {self.steps} (baselines: {self.steps_baselines})")
+        if self.steps == 0 and self.init_from is None:
+            raise ValueError("NetSpec.steps=0 evaluates saved nets as they are: it needs init_from")
 
 
 def with_overrides(cfg, overrides: dict):
@@ -152,6 +156,15 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
     val = problem.sample(spec.n_val, torch.Generator().manual_seed(seed + 101))
     baseline = method in ("lista", "iht-net", "maxsparsenet")
     steps = spec.steps_baselines if baseline and spec.steps_baselines is not None else spec.steps
+    if steps == 0:  # evaluation only: the saved net as it is (at spec.n_steps time steps), not trained or saved
+        if spec.init_from is None:
+            raise ValueError(f"{method}: 0 training steps needs init_from (a saved net to evaluate)")
+        net.eval()
+        with torch.no_grad():
+            val_loss = float(loss(net(val[0]), val[1]))
+        log(f"  evaluating {label(method)} as saved (steps=0, not trained, not saved again): "
+            f"val loss {val_loss:.4f}")
+        return net, TrainResult(best_val=val_loss, n_steps=0)
     trainer = Trainer(net, loss, problem.sample, val, stages=end_to_end(spec.lr if loss is not nmse else spec.lr / 3,
                       steps), batch_size=spec.batch_size, val_every=spec.val_every, schedule="cosine",
                       grad_clip=5.0, checkpoint_dir=out_dir / "checkpoints" / method,
@@ -210,6 +223,10 @@ def warm_start_note(spec: NetSpec) -> list[str]:
     """Markdown lines saying where a warm-started run's nets began (empty for a run from scratch)."""
     if spec.init_from is None:
         return []
+    if spec.steps == 0:
+        return [f"Evaluation only: the nets are those saved in `{spec.init_from}` (`init_from`"
+                + (f", the `{spec.init_method}` net" if spec.init_method else "")
+                + f"), run for {spec.n_steps} time steps where recurrent, not trained here (`steps=0`).", ""]
     source = (f" (the `{spec.init_method}` net, widened where this run's is wider and given the E-step model feedback "
               f"where this run's has it)" if spec.init_method else "")
     return [f"Warm start: the nets began from those saved in `{spec.init_from}`{source} (`init_from`), with a fresh "
