@@ -354,7 +354,8 @@ def test_zero_steps_evaluates_the_saved_nets_as_they_are(fig3ab, tmp_path, monke
         if "mean_iter" in r:  # per-chunk solver statistics, weighted back to the whole test set
             assert r["mean_iter"] == pytest.approx(ref["mean_iter"], rel=1e-12)
             assert r["converged"] == pytest.approx(ref["converged"], rel=1e-12)
-    with pytest.raises(ValueError, match="needs init_from"):
-        NetSpec(steps=0)
+    for zero in ({"steps": 0}, {"steps_baselines": 0}):
+        with pytest.raises(ValueError, match="needs init_from"):
+            NetSpec(**zero)
     with pytest.raises(ValueError, match="steps must be >= 0"):
         NetSpec(steps=-1, init_from=str(out))

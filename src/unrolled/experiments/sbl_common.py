@@ -96,8 +96,9 @@ class NetSpec:
             raise ValueError(f"NetSpec.widen_noise must be >= 0, got {self.widen_noise}")
         if self.steps < 0 or (self.steps_baselines is not None and self.steps_baselines < 0):
             raise ValueError(f"NetSpec.steps must be >= 0, got {self.steps} (baselines: {self.steps_baselines})")
-        if self.steps == 0 and self.init_from is None:
-            raise ValueError("NetSpec.steps=0 evaluates saved nets as they are: it needs init_from")
+        if 0 in (self.steps, self.steps_baselines) and self.init_from is None:
+            raise ValueError("NetSpec.steps=0 (or steps_baselines=0) evaluates saved nets as they are: "
+                             "it needs init_from")
 
 
 def with_overrides(cfg, overrides: dict):
@@ -157,8 +158,6 @@ def train_net(method: str, problem, spec: NetSpec, out_dir: Path, *, d_max: int,
     baseline = method in ("lista", "iht-net", "maxsparsenet")
     steps = spec.steps_baselines if baseline and spec.steps_baselines is not None else spec.steps
     if steps == 0:  # evaluation only: the saved net as it is (at spec.n_steps time steps), not trained or saved
-        if spec.init_from is None:
-            raise ValueError(f"{method}: 0 training steps needs init_from (a saved net to evaluate)")
         net.eval()
         with torch.no_grad():
             val_loss = float(loss(net(val[0]), val[1]))

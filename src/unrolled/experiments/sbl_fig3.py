@@ -137,6 +137,12 @@ def _chunked_scores(method: str, y, Phi, d: int, **kw) -> tuple:
     return torch.cat(parts), stats
 
 
+def _ls_relative_error(y, Phi, support, x):
+    """Per-problem ``||x_LS - x|| / ||x||`` of amplitude recovery by least squares on the decoded ``support``."""
+    return torch.linalg.vector_norm(least_squares_on_support(y, Phi, support) - x, dim=-1) \
+        / torch.linalg.vector_norm(x, dim=-1)
+
+
 def _evaluate(cfg: Fig3Config, methods, nets, d: int, seed: int, device: str) -> list[dict]:
     problem = _problem(cfg, d, seed)
     y, x = problem.sample(cfg.n_trials, torch.Generator().manual_seed(seed + 1000 + d))
@@ -149,10 +155,8 @@ def _evaluate(cfg: Fig3Config, methods, nets, d: int, seed: int, device: str) ->
                                    l1_lam=cfg.l1_lam, screen_k=cfg.screen_k)
         sec = time.perf_counter() - t0
         support = top_d_support(s, d)
-        rel = torch.cat([  # amplitude recovery on the decoded support, in chunks (one m x m system per problem)
-            torch.linalg.vector_norm(least_squares_on_support(y[i:i + EVAL_CHUNK], Phi, support[i:i + EVAL_CHUNK])
-                                     - x[i:i + EVAL_CHUNK], dim=-1) / torch.linalg.vector_norm(x[i:i + EVAL_CHUNK], dim=-1)
-            for i in range(0, y.shape[0], EVAL_CHUNK)]).mean()
+        rel = torch.cat([_ls_relative_error(y[i:i + EVAL_CHUNK], Phi, support[i:i + EVAL_CHUNK], x[i:i + EVAL_CHUNK])
+                         for i in range(0, y.shape[0], EVAL_CHUNK)]).mean()
         rows.append({"method": method, "d": d, "d_over_n": d / cfg.n, "strict": float(strict_accuracy(s, x)),
                      "loose": float(loose_accuracy(s, x, cfg.n)), "rel_error_ls": float(rel),
                      "seconds_per_problem": sec / cfg.n_trials, **stats})
