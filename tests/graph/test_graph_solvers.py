@@ -61,6 +61,23 @@ def test_sherman_morrison_matches_dense_inverse():
     assert torch.allclose(gamma_inverse(z, 4.0, 0.5), dense, rtol=1e-10)
 
 
+def test_filter_inverse_matches_a_dense_solve():
+    """SLoG-Net's Woodbury solve equals ``solve(diag(z) + rho2 M M^T, r)``; with ``M = 1`` it is the ADMM's
+    Sherman-Morrison inverse for ``rho_l = 1``."""
+    from unrolled.graph.operators import apply_filter_inverse
+    gen = torch.Generator().manual_seed(1)
+    for N, d in ((1, 1), (6, 2), (20, 3)):
+        z = torch.rand(4, N, generator=gen, dtype=DT) * 5 + 0.01
+        M = torch.randn(N, d, generator=gen, dtype=DT)
+        r = torch.randn(4, N, generator=gen, dtype=DT)
+        rho2 = torch.tensor(0.7, dtype=DT)
+        dense = torch.linalg.solve(torch.diag_embed(z) + rho2 * M @ M.T, r[..., None])[..., 0]
+        torch.testing.assert_close(apply_filter_inverse(z, M, rho2, r), dense, rtol=1e-10, atol=1e-12)
+    ones = torch.ones(N, 1, dtype=DT)
+    sherman_morrison = (gamma_inverse(z, 1.0, 2.5) @ r[..., None])[..., 0]
+    torch.testing.assert_close(apply_filter_inverse(z, ones, 2.5, r), sherman_morrison, rtol=1e-10, atol=1e-12)
+
+
 def test_ztz_is_diagonal_and_operators_match_explicit_Z(er_problem):
     prob, b = er_problem
     Y, V = b.Y[0], prob.V

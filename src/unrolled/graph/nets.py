@@ -34,7 +34,8 @@ starts at zero. The output is the paper's read-out
 g^{(K)})V^\top Y` (``output='filter'``), or the last thresholded iterate
 :math:`x^{(K)}` (``output='sources'``, what :func:`~unrolled.graph.solvers.admm`
 returns as ``x``). The inverse filter :math:`(Z^\top Z + \rho_2 MM^\top)^{-1}`
-is applied with the Woodbury identity (Appendix D): ``O(N d^2 + d^3)`` per
+is applied with the Woodbury identity (Appendix D,
+:func:`~unrolled.graph.operators.apply_filter_inverse`): ``O(N d^2 + d^3)`` per
 problem after the ``O(N^2 P)`` products with ``V``.
 
 Deviation from the printed (18)
@@ -79,7 +80,7 @@ from unrolled.core.prox import soft_threshold
 from unrolled.core.unrolled_net import UnrolledNet, dtype_from_name, dtype_name
 from unrolled.core.validation import check_int, check_tensor
 from unrolled.graph.graphs import shift_and_basis
-from unrolled.graph.operators import apply_Z, apply_Zt
+from unrolled.graph.operators import apply_filter_inverse, apply_Z, apply_Zt
 from unrolled.graph.net_init import (
     POSITIVE_SCALARS,
     REAL_SCALARS,
@@ -364,21 +365,6 @@ class SLoGNet(UnrolledNet):
             )
         return Yb, single, Yt, z
 
-    def _filter_solve(self, z: Tensor, M: Tensor, rho2: Tensor, r: Tensor) -> Tensor:
-        r""":math:`(\operatorname{diag}(z) + \rho_2 MM^\top)^{-1} r` by Woodbury (Appendix D).
-
-        .. math::
-            (\operatorname{diag}(z) + \rho_2 MM^\top)^{-1} = \operatorname{diag}(z^{-1})
-            - W \bar M^{-1} W^\top,\quad W = \operatorname{diag}(z^{-1}) M,\quad
-            \bar M = \rho_2^{-1} I_d + M^\top W.
-        """
-        W = M / z[..., :, None]  # (B, N, d)
-        eye = torch.eye(self.d, dtype=z.dtype, device=z.device)
-        Mbar = eye / rho2 + M.T @ W  # (B, d, d), symmetric positive definite
-        t = (W * r[..., :, None]).sum(dim=-2)  # W^T r, (B, d)
-        s = torch.linalg.solve(Mbar, t.unsqueeze(-1)).squeeze(-1)
-        return r / z - (W @ s.unsqueeze(-1)).squeeze(-1)
-
     def _layers(self, Yb: Tensor, Yt: Tensor, z: Tensor, n: int, full_last: bool):
         """Yield the :class:`SLoGState` of layers ``0 .. n-1``.
 
@@ -396,7 +382,7 @@ class SLoGNet(UnrolledNet):
             rho1, rho2, M, m = self.rho1[k], self.rho2[k], self.M[k], self.m[k]
             # filter sub-layer (15)
             r = q - rho1 * u + (rho2 * m - rho1 * mu) @ M.T
-            g = self._filter_solve(z, M, rho2, r)
+            g = apply_filter_inverse(z, M, rho2, r)
             Zg = apply_Z(V, Yt, g)
             if last and not full_last and self.output == "filter":
                 yield SLoGState(g, Zg, None, None, None)

@@ -141,3 +141,23 @@ def _gamma_factors(z: Tensor, rho_l, rho_mu) -> tuple[Tensor, Tensor]:
 def apply_gamma_inverse(w: Tensor, zeta: Tensor, r: Tensor) -> Tensor:
     r""":math:`\Gamma^{-1} r = w \circ r - w\,(w^\top r)/\zeta` in ``O(N)`` (``w`` ``(..., N)``, ``zeta`` ``(...)``)."""
     return w * r - w * ((w * r).sum(dim=-1) / zeta)[..., None]
+
+
+def apply_filter_inverse(z: Tensor, M: Tensor, rho2: Tensor | float, r: Tensor) -> Tensor:
+    r""":math:`(\operatorname{diag}(z) + \rho_2 MM^\top)^{-1} r` by Woodbury (Appendix D): SLoG-Net's filter sub-layer.
+
+    The generalisation of :func:`apply_gamma_inverse` (``d = 1``, ``M = 1``) to ``M`` ``(N, d)``:
+
+    .. math::
+        (\operatorname{diag}(z) + \rho_2 MM^\top)^{-1} = \operatorname{diag}(z^{-1})
+        - W \bar M^{-1} W^\top,\quad W = \operatorname{diag}(z^{-1}) M,\quad
+        \bar M = \rho_2^{-1} I_d + M^\top W,
+
+    ``O(N d^2 + d^3)`` per problem. ``z`` ``(B, N)`` positive, ``rho2 > 0``, ``r`` ``(B, N)``.
+    """
+    W = M / z[..., :, None]  # (B, N, d)
+    eye = torch.eye(M.shape[-1], dtype=z.dtype, device=z.device)
+    Mbar = eye / rho2 + M.T @ W  # (B, d, d), symmetric positive definite
+    t = (W * r[..., :, None]).sum(dim=-2)  # W^T r, (B, d)
+    s = torch.linalg.solve(Mbar, t.unsqueeze(-1)).squeeze(-1)
+    return r / z - (W @ s.unsqueeze(-1)).squeeze(-1)
