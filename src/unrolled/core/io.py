@@ -9,7 +9,6 @@ that knows nothing but the folder.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -17,11 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-_REGISTRY: dict[str, type[nn.Module]] = {}
-
-#: Family packages whose import registers their models.
-FAMILY_MODULES = ("unrolled.sparse_coding", "unrolled.graph", "unrolled.graph.community", "unrolled.graph.calibration",
-                  "unrolled.separation", "unrolled.sbl", "unrolled.classification")
+from unrolled.core.registry import MODELS
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -30,16 +25,13 @@ FORMAT_VERSION = 1
 
 def register_model(cls: type[nn.Module]) -> type[nn.Module]:
     """Class decorator: make ``cls`` loadable by :func:`load_model` under its class name."""
-    name = cls.__name__
-    if name in _REGISTRY and _REGISTRY[name] is not cls:
-        raise ValueError(f"a different model class is already registered as {name!r}")
-    _REGISTRY[name] = cls
+    MODELS.register(cls.__name__, cls)
     return cls
 
 
 def registered_models() -> dict[str, type[nn.Module]]:
-    """Names and classes of all registered models."""
-    return dict(_REGISTRY)
+    """Names and classes of all registered models (of every family)."""
+    return dict(MODELS.items())
 
 
 def save_model(model: nn.Module, directory: str | Path, metadata: dict | None = None) -> Path:
@@ -61,7 +53,7 @@ def save_model(model: nn.Module, directory: str | Path, metadata: dict | None = 
         The directory.
     """
     name = type(model).__name__
-    if name not in _REGISTRY:
+    if name not in MODELS:
         raise ValueError(f"model class {name!r} is not registered; decorate it with @register_model")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -97,13 +89,9 @@ def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> 
     """
     payload = read_config(directory)
     name = payload.get("class")
-    if name not in _REGISTRY:
-        # Importing the families registers their models.
-        for module in FAMILY_MODULES:
-            importlib.import_module(module)
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model class {name!r} in {directory}; known: {sorted(_REGISTRY)}")
-    model = _REGISTRY[name](**payload["config"])
+    if name not in MODELS:  # reading the registry loads every family
+        raise ValueError(f"unknown model class {name!r} in {directory}; known: {sorted(MODELS)}")
+    model = MODELS[name](**payload["config"])
     state = load_file(str(Path(directory) / WEIGHTS_FILE))
     model.load_state_dict(state, strict=True)
     return model.to(device)

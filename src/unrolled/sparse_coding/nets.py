@@ -24,27 +24,21 @@ for the SS variants).
 
 from __future__ import annotations
 
-import abc
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from unrolled.core.io import register_model
-from unrolled.core.params import LayerParameter
-from unrolled.core.prox import soft_threshold, support_selection_threshold
 from unrolled.core.unrolled_net import UnrolledNet, dtype_from_name, dtype_name
 from unrolled.core.validation import as_batch, check_positive, check_tensor
 from unrolled.sparse_coding.alista_weight import analytic_weight
 from unrolled.sparse_coding.data import lipschitz_constant
+from unrolled.sparse_coding.iteration import SCALAR_LR_SCALE, ShrinkageIteration
+
+__all__ = ["LISTA", "LISTACP", "LISTACPSS", "ALISTA", "ISTALLT", "NETWORKS", "SparseCodingNet", "support_fractions",
+           "SCALAR_LR_SCALE"]
 
 #: Support-selection schedule of the LISTA-CPSS paper (Chen et al. 2018, Sec. 5):
 #: layer k (1-based) trusts ``min(k * SS_STEP, SS_MAX)`` of the entries.
-#: Learning-rate multiplier of the positive scalars (thresholds, step sizes).
-#: They are learned as logarithms, where an Adam step of size lr is a relative
-#: change of lr; the multiplier brings that close to the absolute steps the
-#: papers take on the raw values (theta ~ 0.02, lr 5e-4).
-SCALAR_LR_SCALE = 20.0
-
 SS_STEP = 0.012
 SS_MAX = 0.13
 
@@ -62,19 +56,33 @@ def _check_dictionary(A: Tensor) -> Tensor:
 
 
 class SparseCodingNet(UnrolledNet):
-    """Shared forward pass: ``x^0 = 0``, then ``active_layers`` calls of :meth:`layer`."""
+    """Shared forward pass: ``x^0 = 0``, then ``active_layers`` steps of :class:`ShrinkageIteration`."""
 
     def __init__(self, m: int, n: int, n_layers: int, tied: bool, dtype: str):
         super().__init__(n_layers)
+        self.iteration = ShrinkageIteration()
         for name, v in (("m", m), ("n", n)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
         self.m, self.n, self.tied = m, n, bool(tied)
         self._dtype = dtype_from_name(dtype)
 
-    @abc.abstractmethod
-    def layer(self, k: int, x: Tensor, y: Tensor) -> Tensor:
-        """Apply layer ``k`` to the current estimate ``x`` given measurements ``y``."""
+    def prepare(self, y: Tensor) -> tuple[dict, bool]:
+        """Validate the measurements ``y`` ``(B, m)`` or ``(m,)`` and pair them with the net's buffers."""
+        yb, single = as_batch("y", y, self.m)
+        if yb.dtype != self.dtype:
+            raise ValueError(f"y has dtype {yb.dtype} but the network is {self.dtype}; convert y or the network")
+        if yb.device != self._device():
+            raise ValueError(f"y is on {yb.device} but the network is on {self._device()}")
+        if yb.shape[0] == 0:
+            raise ValueError("y is an empty batch (0 rows)")
+        data = {"y": yb}
+        A = getattr(self, "A", None)
+        if A is not None:
+            data.update(A=A, At=A.T)
+        else:  # LISTA: no dictionary, only the shapes are needed
+            data.update(A=yb.new_empty(self.m, self.n), At=None)
+        return data, single
 
     def forward(self, y: Tensor, return_layers: bool = False) -> Tensor | list[Tensor]:
         """Run the network.
@@ -92,17 +100,12 @@ class SparseCodingNet(UnrolledNet):
         Tensor or list of Tensor
             ``(B, n)`` codes (``(n,)`` for unbatched input).
         """
-        yb, single = as_batch("y", y, self.m)
-        if yb.dtype != self.dtype:
-            raise ValueError(f"y has dtype {yb.dtype} but the network is {self.dtype}; convert y or the network")
-        x = yb.new_zeros(yb.shape[0], self.n)
-        outputs = []
-        for k in range(self.active_layers):
-            x = self.layer(k, x, yb)
-            outputs.append(x)
-        if single:
-            outputs = [o.squeeze(0) for o in outputs]
-        return outputs if return_layers else outputs[-1]
+        return super().forward(y, return_layers)
+
+    def _device(self) -> torch.device:
+        for t in list(self.parameters()) + list(self.buffers()):
+            return t.device
+        return torch.device("cpu")
 
     def _base_config(self) -> dict:
         return {"m": self.m, "n": self.n, "n_layers": self.n_layers, "tied": self.tied, "dtype": dtype_name(self._dtype)}
@@ -140,9 +143,10 @@ class LISTA(SparseCodingNet):
     def __init__(self, m: int, n: int, n_layers: int, tied: bool = False, dtype: str = "float64"):
         super().__init__(m, n, n_layers, tied, dtype)
         dt = self._dtype
-        self.W1 = LayerParameter(torch.zeros(n, m, dtype=dt), n_layers, tied=tied)
-        self.W2 = LayerParameter(torch.zeros(n, n, dtype=dt), n_layers, tied=tied)
-        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
+        new = self.iteration.layer_parameter
+        self.W1 = new("W1", torch.zeros(n, m, dtype=dt), n_layers, tied=tied)
+        self.W2 = new("W2", torch.zeros(n, n, dtype=dt), n_layers, tied=tied)
+        self.theta = new("theta", torch.ones((), dtype=dt), n_layers, tied=tied)
 
     @classmethod
     def from_algorithm(cls, A: Tensor, lam: float, n_layers: int, tied: bool = False) -> "LISTA":
@@ -155,11 +159,7 @@ class LISTA(SparseCodingNet):
         net.theta.set_value(torch.tensor(lam / L, dtype=A.dtype))
         return net
 
-    def layer(self, k: int, x: Tensor, y: Tensor) -> Tensor:
-        return soft_threshold(y @ self.W1[k].T + x @ self.W2[k].T, self.theta[k])
-
-    def layer_parameters(self, k: int) -> list[nn.Parameter]:
-        return self.W1.layer_parameters(k) + self.W2.layer_parameters(k) + self.theta.layer_parameters(k)
+    param_names = ("W1", "W2", "theta")
 
     def config(self) -> dict:
         return self._base_config()
@@ -176,10 +176,8 @@ class _CoupledNet(SparseCodingNet):
             raise ValueError(f"ss_fractions must be {n_layers} numbers in [0, 1], got {ss_fractions!r}")
         self.ss_fractions = fr
 
-    def _shrink(self, k: int, v: Tensor, theta: Tensor) -> Tensor:
-        if self.ss_fractions[k] > 0:
-            return support_selection_threshold(v, theta, self.ss_fractions[k])
-        return soft_threshold(v, theta)
+    def layer_constants(self, k: int) -> dict:
+        return {"ss": self.ss_fractions[k]}
 
     def config(self) -> dict:
         return {**self._base_config(), "ss_fractions": list(self.ss_fractions)}
@@ -206,8 +204,8 @@ class LISTACP(_CoupledNet):
     ):
         super().__init__(m, n, n_layers, tied, dtype, ss_fractions)
         dt = self._dtype
-        self.W = LayerParameter(torch.zeros(m, n, dtype=dt), n_layers, tied=tied)
-        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
+        self.W = self.iteration.layer_parameter("W", torch.zeros(m, n, dtype=dt), n_layers, tied=tied)
+        self.theta = self.iteration.layer_parameter("theta", torch.ones((), dtype=dt), n_layers, tied=tied)
 
     @classmethod
     def from_algorithm(cls, A: Tensor, lam: float, n_layers: int, tied: bool = False, **kwargs) -> "LISTACP":
@@ -220,11 +218,10 @@ class LISTACP(_CoupledNet):
         net.theta.set_value(torch.tensor(lam / L, dtype=A.dtype))
         return net
 
-    def layer(self, k: int, x: Tensor, y: Tensor) -> Tensor:
-        return self._shrink(k, x + (y - x @ self.A.T) @ self.W[k], self.theta[k])
+    param_names = ("W", "theta")
 
-    def layer_parameters(self, k: int) -> list[nn.Parameter]:
-        return self.W.layer_parameters(k) + self.theta.layer_parameters(k)
+    def layer_constants(self, k: int) -> dict:
+        return {"gamma": 1.0, "ss": self.ss_fractions[k]}  # x + W^T (y - A x): unit step
 
 
 @register_model
@@ -286,8 +283,8 @@ class ALISTA(_CoupledNet):
         super().__init__(m, n, n_layers, tied, dtype, ss_fractions)
         dt = self._dtype
         self.register_buffer("W", torch.zeros(m, n, dtype=dt))
-        self.gamma = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
-        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
+        self.gamma = self.iteration.layer_parameter("gamma", torch.ones((), dtype=dt), n_layers, tied=tied)
+        self.theta = self.iteration.layer_parameter("theta", torch.ones((), dtype=dt), n_layers, tied=tied)
 
     @classmethod
     def from_algorithm(
@@ -326,11 +323,10 @@ class ALISTA(_CoupledNet):
         net.theta.set_value(torch.tensor(lam * step, dtype=A.dtype))
         return net
 
-    def layer(self, k: int, x: Tensor, y: Tensor) -> Tensor:
-        return self._shrink(k, x - self.gamma[k] * ((x @ self.A.T - y) @ self.W), self.theta[k])
+    param_names = ("gamma", "theta")
 
-    def layer_parameters(self, k: int) -> list[nn.Parameter]:
-        return self.gamma.layer_parameters(k) + self.theta.layer_parameters(k)
+    def layer_constants(self, k: int) -> dict:
+        return {"W": self.W, "ss": self.ss_fractions[k]}
 
 
 @register_model
@@ -342,8 +338,8 @@ class ISTALLT(_CoupledNet):
     def __init__(self, m: int, n: int, n_layers: int, tied: bool = False, dtype: str = "float64"):
         super().__init__(m, n, n_layers, tied, dtype, None)
         dt = self._dtype
-        self.gamma = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
-        self.theta = LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive", lr_scale=SCALAR_LR_SCALE)
+        self.gamma = self.iteration.layer_parameter("gamma", torch.ones((), dtype=dt), n_layers, tied=tied)
+        self.theta = self.iteration.layer_parameter("theta", torch.ones((), dtype=dt), n_layers, tied=tied)
 
     @classmethod
     def from_algorithm(cls, A: Tensor, lam: float, n_layers: int, tied: bool = False) -> "ISTALLT":
@@ -356,11 +352,10 @@ class ISTALLT(_CoupledNet):
         net.theta.set_value(torch.tensor(lam / L, dtype=A.dtype))
         return net
 
-    def layer(self, k: int, x: Tensor, y: Tensor) -> Tensor:
-        return soft_threshold(x - self.gamma[k] * ((x @ self.A.T - y) @ self.A), self.theta[k])
+    param_names = ("gamma", "theta")
 
-    def layer_parameters(self, k: int) -> list[nn.Parameter]:
-        return self.gamma.layer_parameters(k) + self.theta.layer_parameters(k)
+    def layer_constants(self, k: int) -> dict:
+        return {"W": self.A, "ss": 0.0}
 
     def config(self) -> dict:
         return self._base_config()

@@ -34,9 +34,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from unrolled.core.proximal_gradient import proximal_gradient
-from unrolled.core.prox import hard_threshold
 from unrolled.core.result import SolverResult
+from unrolled.core.solve import solve
 from unrolled.core.validation import (
     as_batch,
     check_int,
@@ -45,6 +44,7 @@ from unrolled.core.validation import (
     check_tensor,
 )
 from unrolled.sparse_coding.data import lipschitz_constant
+from unrolled.sparse_coding.iteration import ShrinkageIteration
 
 __all__ = ["ista", "fista", "iht", "lasso_objective", "lasso_kkt_violation"]
 
@@ -102,23 +102,6 @@ def lasso_kkt_violation(x: Tensor, neg_grad: Tensor, lam: float) -> Tensor:
     return viol.amax(dim=-1) / lam
 
 
-def _soft_threshold_(v: Tensor, theta: float) -> Tensor:
-    """In-place :func:`~unrolled.core.prox.soft_threshold` of a scratch tensor.
-
-    ``v - clamp(v, -theta, theta)`` equals ``sign(v) * relu(|v| - theta)``
-    bit for bit, in two passes over memory instead of five.
-    """
-    return v.sub_(v.clamp(-theta, theta))
-
-
-def _kkt_from_grad(x: Tensor, grad: Tensor, lam: float) -> Tensor:
-    """:func:`lasso_kkt_violation` from the gradient ``A^T(Ax - y)``, with fewer passes."""
-    s = torch.sign(x)
-    a = torch.add(grad, s, alpha=lam).abs_()  # |g - lam sign(x)| with g = -grad
-    a = torch.where(s == 0, a - lam, a)  # off the support: |g| - lam (clamped below)
-    return a.amax(dim=-1).clamp_min_(0.0) / lam
-
-
 # --------------------------------------------------------------------------- #
 # Validation
 # --------------------------------------------------------------------------- #
@@ -171,10 +154,15 @@ def _check_inputs(
     return yb, A, xb, unbatched, max_iter, tol, step
 
 
-def _finish(x: Tensor, n_iter: Tensor, converged: Tensor, history: dict, unbatched: bool) -> SolverResult:
+def _run(iteration: ShrinkageIteration, yb: Tensor, A: Tensor, xb: Tensor, params: dict, max_iter: int, tol: float,
+         callback, unbatched: bool) -> SolverResult:
+    """Run ``iteration`` with :func:`unrolled.core.solve.solve`; squeeze back an unbatched problem."""
+    A = A.detach()
+    data = {"y": yb.detach(), "A": A, "At": A.T.contiguous(), "x0": xb.detach()}
+    res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback)
     if unbatched:
-        return SolverResult(x=x[0], n_iter=n_iter[0], converged=converged[0], history=history)
-    return SolverResult(x=x, n_iter=n_iter, converged=converged, history=history)
+        return SolverResult(x=res.x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history)
+    return SolverResult(x=res.x, n_iter=res.n_iter, converged=res.converged, history=res.history)
 
 
 def _lasso(
@@ -190,22 +178,8 @@ def _lasso(
 ) -> SolverResult:
     yb, A, xb, unbatched, max_iter, tol, step = _check_inputs(y, A, x0, max_iter, tol, step)
     lam = check_positive("lam", lam)
-    thresh = step * lam
-    with torch.no_grad():
-        x, n_iter, conv, hist = proximal_gradient(
-            yb.detach(),
-            A.detach(),
-            xb.detach(),
-            prox=lambda v: _soft_threshold_(v, thresh),
-            criterion=lambda x_new, g_new, x_old: _kkt_from_grad(x_new, g_new, lam),
-            penalty=lambda x_new: lam * torch.linalg.vector_norm(x_new, ord=1, dim=-1),
-            step=step,
-            max_iter=max_iter,
-            tol=tol,
-            momentum=momentum,
-            callback=callback,
-        )
-    return _finish(x, n_iter, conv, hist, unbatched)
+    params = {"W": None, "gamma": step, "theta": step * lam}
+    return _run(ShrinkageIteration(lam, momentum=momentum), yb, A, xb, params, max_iter, tol, callback, unbatched)
 
 
 # --------------------------------------------------------------------------- #
@@ -394,23 +368,5 @@ def iht(
     k = check_int("k", k, minimum=1)
     if k > n:
         raise ValueError(f"k must be in [1, n={n}], got {k}")
-    tiny = torch.finfo(yb.dtype).tiny
-
-    def rel_change(x_new: Tensor, g_new: Tensor, x_old: Tensor) -> Tensor:
-        diff = torch.linalg.vector_norm(x_new - x_old, dim=-1)
-        return diff / torch.linalg.vector_norm(x_old, dim=-1).clamp_min(tiny)
-
-    with torch.no_grad():
-        x, n_iter, conv, hist = proximal_gradient(
-            yb.detach(),
-            A.detach(),
-            xb.detach(),
-            prox=lambda v: hard_threshold(v, k),
-            criterion=rel_change,
-            penalty=lambda x_new: x_new.new_zeros(x_new.shape[0]),
-            step=step,
-            max_iter=max_iter,
-            tol=tol,
-            momentum=False,
-        )
-    return _finish(x, n_iter, conv, hist, unbatched)
+    params = {"W": None, "gamma": step}
+    return _run(ShrinkageIteration(None, hard=k), yb, A, xb, params, max_iter, tol, None, unbatched)
