@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib
+import inspect
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -36,36 +35,23 @@ def _check_device(device: str) -> str:
 
 
 def cmd_list(args) -> int:
-    from unrolled.core.io import FAMILY_MODULES, registered_models
-    from unrolled.experiments import EXPERIMENTS
-    from unrolled.experiments.benchmarks import BENCHMARKS
-    from unrolled.graph import ENSEMBLES, SLoGNet
-    from unrolled.sbl import SUMMARY as SBL_SUMMARY
-    from unrolled.sparse_coding import NETWORKS
-    from unrolled.sparse_coding.solvers import fista, iht, ista
+    from unrolled.core.registry import BENCHMARKS, EXPERIMENTS, FAMILIES, MODELS, NETS, demo_parts, nets_of
 
     print("families:")
-    print("  sparse_coding   Lasso / sparse coding: y = A x + w")
-    print("    solvers:      " + ", ".join(f.__name__ for f in (ista, fista, iht)))
-    print("    networks:     " + ", ".join(f"{k} ({v.__name__})" for k, v in NETWORKS.items()))
-    print("  graph           blind deconvolution of graph diffusion (source localization): Y = H X, H a graph filter")
-    print("    graphs:       " + ", ".join(ENSEMBLES))
-    print("    solvers:      admm")
-    print(f"    networks:     {SLoGNet.__name__}")
-    print("    experiments:  " + ", ".join(k for k in EXPERIMENTS if k.startswith("slognet")))
-    print("  separation      sparse semi-blind source separation: X = A S + N, A of unit-norm spectra")
-    print("    solvers:      palm")
-    print("    networks:     LPALM (S: LISTA-CP, ISTA-LLT or LISTA; A: learned ISTA-LL step or PALM's explicit gradient step)")
-    print("    experiments:  " + ", ".join(k for k in EXPERIMENTS if k.startswith("lpalm")))
-    for line in SBL_SUMMARY:
-        print(line)
-    print("  classification  l1 logistic regression with feature selection: P(y=1|x) = sigmoid(beta^T x)")
-    print("    solvers:      irls_admm (fixed or Bayesian-reweighted l1 weights)")
-    print("    networks:     DeepIRLSADMMNet; scikit-learn estimators IRLSADMMClassifier, DeepIRLSADMMClassifier")
-    print("    experiments:  " + ", ".join(k for k in EXPERIMENTS if k.startswith("irls")))
-    for module in FAMILY_MODULES:  # importing a family registers its models
-        importlib.import_module(module)
-    print("registered models (loadable by `unrolled evaluate`): " + ", ".join(sorted(registered_models())))
+    for fam in FAMILIES.values():
+        print(f"  {fam.name:<15} {fam.description}")
+        if fam.solvers:
+            print("    solvers:      " + ", ".join(fam.solvers))
+        nets = nets_of(fam.name)
+        if nets:
+            print("    networks:     " + ", ".join(f"{k} ({v.cls.__name__})" for k, v in nets.items()))
+        for line in fam.details:
+            print(f"    {line}")
+        exps = [e.name for e in EXPERIMENTS.values() if e.family == fam.name]
+        if exps:
+            print("    experiments:  " + ", ".join(exps))
+    print("networks (`unrolled train --model NAME`): " + ", ".join(sorted(NETS)))
+    print("registered models (loadable by `unrolled evaluate`): " + ", ".join(sorted(MODELS)))
     print("experiments (`unrolled reproduce NAME`):")
     width = max(len(name) for name in EXPERIMENTS)
     for e in EXPERIMENTS.values():
@@ -73,6 +59,7 @@ def cmd_list(args) -> int:
     print("benchmarks (`unrolled benchmark NAME`):")
     for name, b in BENCHMARKS.items():
         print(f"  {name:<22} {b.description}")
+    print("demo parts (`unrolled demo --part NAME`): " + ", ".join(p.name for p in demo_parts()))
     return 0
 
 
@@ -84,68 +71,127 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _accepts(fn, name: str) -> bool:
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _problem_options(args) -> dict:
+    """``--problem KEY=VALUE`` plus the shorthands ``--m --n --p --snr --dtype --small``."""
+    opts = parse_overrides(args.problem, flag="--problem")
+    for flag, key in (("m", "m"), ("n", "n"), ("p", "p"), ("snr", "snr_db"), ("dtype", "dtype")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            opts.setdefault(key, value)
+    if getattr(args, "small", False):
+        opts["small"] = True
+    return opts
+
+
+def _build_problem(spec, opts: dict, device: str):
+    if device != "cpu" and _accepts(spec.problem, "device"):
+        opts = {**opts, "device": device}
+    try:
+        return spec.problem(**opts)
+    except TypeError as e:
+        if "unexpected keyword argument" in str(e):
+            raise SystemExit(f"error: the {spec.name} data model has no option among {sorted(opts)} ({e})") from None
+        raise
+
+
+def _layer_metrics(spec, outputs, targets) -> list[float]:
+    return [float(spec.metric(o, targets)) for o in outputs]
+
+
+def _baseline_curve(spec, baseline, problem, inputs, targets, n_iter: int, options: dict) -> list[float]:
+    """``spec.metric`` of the baseline solver's iterates 1..n_iter (tol=0)."""
+    curve: list[float] = []
+    baseline(problem, inputs, n_iter, 0.0, lambda k, est: curve.append(float(spec.metric(est, targets))), options)
+    return curve
+
+
 def cmd_train(args) -> int:
-    from unrolled.experiments.lista import ListaConfig, train_network
     from unrolled.core.io import save_model
-    from unrolled.experiments.lista import net_per_layer
-    from unrolled.sparse_coding.data import SparseCodingProblem
+    from unrolled.core.registry import NETS
+    from unrolled.core.stages import end_to_end, layerwise
+    from unrolled.core.train import Trainer
 
     device = _check_device(args.device)
-    cfg = replace(ListaConfig(), m=args.m, n=args.n, p=args.p, n_layers=args.layers, lam=args.lam, lr=args.lr,
-                  schedule=args.schedule, steps_per_stage=args.steps, batch_size=args.batch_size,
-                  val_every=args.val_every, dtype=args.dtype)
-    problem = SparseCodingProblem(m=cfg.m, n=cfg.n, p=cfg.p, snr_db=args.snr, seed=args.seed,
-                                  dtype=getattr(torch, cfg.dtype), device=device)
-    val = problem.sample(cfg.n_val, torch.Generator().manual_seed(args.seed + 1))
+    spec = NETS[args.model]
+    options = {**spec.options, **parse_overrides(args.option, flag="--option")}
+    if args.lam is not None:
+        options["lam"] = args.lam
+    opts = {"seed": args.seed, **_problem_options(args)}
+    if "dtype" not in opts and _accepts(spec.problem, "dtype"):
+        opts["dtype"] = "float32"  # the papers train in float32
+    problem = _build_problem(spec, opts, device)
+    val = problem.sample(args.n_val, torch.Generator().manual_seed(args.seed + 1))
+    n_layers = args.layers if args.layers is not None else spec.default_layers
+    net = spec.from_algorithm(problem, n_layers, args.tied, options).to(device)
+    first = val[0] if isinstance(val[0], torch.Tensor) else val[0][0]
+    if first.is_floating_point() and net.dtype != first.dtype:
+        net = net.to(first.dtype)
+    if args.schedule == "layerwise":
+        stages = layerwise(n_layers, args.lr, args.steps)
+    else:
+        stages = end_to_end(args.lr, args.steps)
     out = Path(args.out)
-    net, res = train_network(args.model, problem, val, cfg, out, seed=args.seed + 3, device=device,
-                             progress=not args.no_progress)
+    trainer = Trainer(net, spec.loss, problem.sample, val, stages=stages, batch_size=args.batch_size,
+                      val_every=args.val_every, checkpoint_dir=out / "checkpoints", seed=args.seed + 3,
+                      device=device, progress=not args.no_progress)
+    res = trainer.fit()
     if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         return 0  # under torchrun only rank 0 writes the model
-    meta = {"problem": problem.config(), "lam_init": cfg.lam, "train": {"steps": res.n_steps, "best_val": res.best_val,
-                                                                         "schedule": cfg.schedule}}
+    meta = {"net": spec.name, "problem": spec.problem_config(problem), "options": options,
+            "lam_init": options.get("lam"),
+            "train": {"steps": res.n_steps, "best_val": res.best_val, "schedule": args.schedule}}
     save_model(net, out / "model", metadata=meta)
     (out / "history.json").write_text(json.dumps({"history": res.history, "stages": res.stages}, indent=1))
-    layers = net_per_layer(net, *val)
-    print(f"trained {args.model} ({res.n_steps} steps, {res.seconds:.1f} s); validation NMSE per layer (dB):")
-    print("  " + "  ".join(f"{v:.2f}" for v in layers))
+    with torch.no_grad():
+        layers = _layer_metrics(spec, net(val[0], return_layers=True), val[1])
+    print(f"trained {spec.name} ({res.n_steps} steps, {res.seconds:.1f} s); validation {spec.metric_name} per layer:")
+    print("  " + "  ".join(f"{v:.3g}" for v in layers))
     print(f"model saved to {out / 'model'}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
     from unrolled.core.io import load_model, read_config
-    from unrolled.experiments.lista import net_per_layer, solver_per_layer
+    from unrolled.core.registry import NETS, net_for_class
     from unrolled.experiments.report import markdown_table
-    from unrolled.sparse_coding.data import SparseCodingProblem
-    from unrolled.sparse_coding.nets import SparseCodingNet
 
     device = _check_device(args.device)
     payload = read_config(args.model_dir)
+    meta = payload.get("metadata") or {}
+    spec = NETS.get(meta["net"]) if meta.get("net") else net_for_class(payload.get("class", ""))
+    if spec is None:
+        raise SystemExit(f"error: {args.model_dir} holds a {payload.get('class')}, which has no registered net "
+                         "spec (no algorithm to compare it with); load it with unrolled.core.io.load_model or "
+                         "rerun its `unrolled reproduce` experiment")
     net = load_model(args.model_dir, device=device)
-    if not isinstance(net, SparseCodingNet):
-        raise SystemExit(f"error: `unrolled evaluate` compares sparse-coding nets (LISTA family) with ISTA/FISTA; "
-                         f"{args.model_dir} holds a {type(net).__name__}. Load it with "
-                         "unrolled.core.io.load_model, or rerun its `unrolled reproduce` experiment.")
-    prob_cfg = dict(payload["metadata"].get("problem") or {})
+    prob_cfg = dict(meta.get("problem") or {})
     if not prob_cfg:
         raise SystemExit(f"error: {args.model_dir} has no data-model metadata; cannot build a test set")
-    prob_cfg["dtype"] = getattr(torch, prob_cfg["dtype"])
+    prob_cfg.update(parse_overrides(args.problem, flag="--problem"))
     if args.snr is not None:
         prob_cfg["snr_db"] = args.snr
-    problem = SparseCodingProblem(**prob_cfg, device=device)
-    y, x = problem.sample(args.n_test, torch.Generator().manual_seed(args.seed + 2))
-    lam = payload["metadata"].get("lam_init", 0.1)
-    curves = {payload["class"]: net_per_layer(net, y, x)}
-    for name in ("ista", "fista"):
-        curves[name.upper()] = solver_per_layer(name, y, problem.A, lam, net.n_layers, x)
-    rows = [[k] + [c[k] for c in curves.values()] for k in range(net.n_layers)]
-    rows = [[r[0] + 1] + r[1:] for r in rows]
-    print(f"NMSE (dB) on {args.n_test} fresh test samples (snr_db={problem.snr_db}):")
+    problem = _build_problem(spec, prob_cfg, device)
+    options = dict(meta.get("options") or {**spec.options, **({"lam": meta["lam_init"]} if "lam_init" in meta else {})})
+    inputs, targets = problem.sample(args.n_test, torch.Generator().manual_seed(args.seed + 2))
+    net.eval()
+    with torch.no_grad():
+        curves = {payload["class"]: _layer_metrics(spec, net(inputs, return_layers=True), targets)}
+    baselines = spec.baselines or {"solver": spec.solver}
+    for label, baseline in baselines.items():
+        curves[label] = _baseline_curve(spec, baseline, problem, inputs, targets, net.n_layers, options)
+    rows = [[k + 1] + [c[k] for c in curves.values()] for k in range(net.n_layers)]
+    print(f"{spec.metric_name} per layer / iteration on {args.n_test} fresh test samples "
+          f"({spec.name}; data model {prob_cfg}):")
     print(markdown_table(["layer"] + list(curves), rows))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "evaluation.json").write_text(json.dumps({"model_dir": str(args.model_dir), "curves": curves}, indent=1))
+    (out / "evaluation.json").write_text(json.dumps({"model_dir": str(args.model_dir), "net": spec.name,
+                                                     "metric": spec.metric_name, "curves": curves}, indent=1))
     return 0
 
 
@@ -162,7 +208,7 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
-def parse_overrides(items: list[str] | None) -> dict:
+def parse_overrides(items: list[str] | None, flag: str = "--set") -> dict:
     """``['steps=100000', "methods=('sbl', 'gf-lstm')"]`` -> ``{'steps': 100000, 'methods': ('sbl', 'gf-lstm')}``.
 
     Values are Python literals (numbers, booleans, tuples, strings); anything that is not a literal is kept
@@ -173,7 +219,7 @@ def parse_overrides(items: list[str] | None) -> dict:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise SystemExit(f"error: --set takes KEY=VALUE with KEY a setting name, got {item!r}")
+            raise SystemExit(f"error: {flag} takes KEY=VALUE with KEY a setting name, got {item!r}")
         try:
             out[key] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
@@ -210,34 +256,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="one quick unrolled net per family, trained and compared with its solver "
                                     "(a few minutes on 2 CPU cores)")
     _common(p, "unrolled-demo")
-    p.add_argument("--part", default="all", choices=["all", "lista", "slognet", "lpalm", "sbl", "irls"],
+    from unrolled.core.registry import NETS, demo_parts
+
+    p.add_argument("--part", default="all", choices=["all"] + [d.name for d in demo_parts()],
                    help="run one part only (default: all, in this order)")
     p.set_defaults(func=cmd_demo)
 
-    from unrolled.sparse_coding import NETWORKS
-
-    p = sub.add_parser("train", help="train a sparse-coding network and save it (safetensors + JSON)")
+    p = sub.add_parser("train", help="train any registered unrolled net from its algorithm and save it "
+                                     "(safetensors + JSON)")
     _common(p, "unrolled-train")
-    p.add_argument("--model", choices=sorted(NETWORKS), default="lista-cp")
-    p.add_argument("--m", type=int, default=250)
-    p.add_argument("--n", type=int, default=500)
-    p.add_argument("--p", type=float, default=0.1, help="probability of a non-zero entry")
-    p.add_argument("--snr", type=float, default=None, help="SNR in dB (default: noiseless)")
-    p.add_argument("--layers", type=int, default=16)
-    p.add_argument("--lam", type=float, default=0.1, help="lambda of the ISTA initialisation")
+    p.add_argument("--model", choices=sorted(NETS), default="lista-cp", help="registered net (see `unrolled list`)")
+    p.add_argument("--problem", action="append", metavar="KEY=VALUE",
+                   help="data-model option (repeatable), e.g. --problem snr_db=40; values are Python literals")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="algorithm setting of the initialisation (repeatable), e.g. --option lam=0.05")
+    p.add_argument("--small", action="store_true", help="the data model's tiny sizes (a smoke run)")
+    p.add_argument("--m", type=int, default=None, help="shorthand for --problem m=M")
+    p.add_argument("--n", type=int, default=None, help="shorthand for --problem n=N")
+    p.add_argument("--p", type=float, default=None, help="shorthand for --problem p=P")
+    p.add_argument("--snr", type=float, default=None, help="shorthand for --problem snr_db=SNR")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="shorthand for --problem dtype=... (default float32 where the data model has a dtype)")
+    p.add_argument("--lam", type=float, default=None, help="shorthand for --option lam=LAM")
+    p.add_argument("--layers", type=int, default=None, help="depth (default: the net's default)")
+    p.add_argument("--tied", action="store_true", help="one set of parameters for all layers")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--schedule", choices=["layerwise", "end-to-end"], default="layerwise")
     p.add_argument("--steps", type=int, default=250, help="steps per stage")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--val-every", type=int, default=25)
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--n-val", type=int, default=1000, help="validation set size")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="rebuild a saved model and measure NMSE per layer against ISTA/FISTA")
+    p = sub.add_parser("evaluate", help="rebuild a saved model and measure its metric per layer against its "
+                                        "solver(s) per iteration")
     _common(p, "unrolled-eval")
     p.add_argument("model_dir", help="folder with model.safetensors and config.json")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--snr", type=float, default=None, help="override the SNR of the saved data model")
+    p.add_argument("--problem", action="append", metavar="KEY=VALUE", help="override a data-model option")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("benchmark", help="side-by-side speed/accuracy benchmarks, printed as ratios")

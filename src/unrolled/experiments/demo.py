@@ -1,6 +1,6 @@
 """``unrolled demo``: one quick part per family, each a small unrolled net trained and measured against its solver.
 
-Parts, in order (:data:`PARTS`): a LISTA-CP against ISTA and FISTA (sparse coding), a SLoG-Net against ADMM
+Parts, in order (:data:`PARTS`, registered by the families in :data:`unrolled.core.registry.DEMO_PARTS`): a LISTA-CP against ISTA and FISTA (sparse coding), a SLoG-Net against ADMM
 (graph source localization), an LPALM against PALM (source separation), the SBL-derived nets against SBL, and the
 deep IRLS-ADMM net against IRLS-ADMM and scikit-learn (classification). ``unrolled demo --part NAME`` runs one.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from unrolled.core.registry import DEMO_PARTS, demo_parts
 from unrolled.experiments.lista import LABELS, ListaConfig, run_comparison
 from unrolled.experiments.slognet import FULL_TABLE2, Table2Config, run_table2
 
@@ -27,38 +28,23 @@ def run_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progres
 
     Each part writes into ``out_dir`` (the LISTA part) or ``out_dir/<part>``.
     """
-    parts = tuple(PARTS) if parts is None else tuple(parts)
-    unknown = [p for p in parts if p not in PARTS]
+    known = [p.name for p in demo_parts()]
+    parts = tuple(known) if parts is None else tuple(parts)
+    unknown = [p for p in parts if p not in known]
     if unknown or not parts:
-        raise ValueError(f"demo parts must be among {list(PARTS)}, got {list(parts)}")
+        raise ValueError(f"demo parts must be among {known}, got {list(parts)}")
     out = Path(out_dir)
     payloads = {}
     for name in parts:
         folder = out if name == "lista" else out / name
-        payloads[name] = _part_runner(name)(folder, seed=seed, device=device, progress=progress)
+        payloads[name] = DEMO_PARTS[name].run(folder, seed=seed, device=device, progress=progress)
     return payloads
 
 
-def _part_runner(name: str):
-    if name == "lista":
-        return run_lista_demo
-    if name == "slognet":
-        return run_slognet_demo
-    if name == "lpalm":
-        from unrolled.experiments.lpalm_demo import run_separation_demo
-
-        return run_separation_demo
-    if name == "sbl":
-        from unrolled.experiments.sbl_demo import run_sbl_demo
-
-        return run_sbl_demo
-    from unrolled.experiments.irls_demo import run_classification_demo
-
-    return run_classification_demo
-
-
-#: Demo parts: name -> family.
-PARTS = {"lista": "sparse_coding", "slognet": "graph", "lpalm": "separation", "sbl": "sbl", "irls": "classification"}
+def __getattr__(name: str):
+    if name == "PARTS":  # computed on access: the parts are registered by the families
+        return {p.name: p.family for p in demo_parts()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_lista_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:

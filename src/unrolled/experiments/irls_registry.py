@@ -1,8 +1,8 @@
-"""The ``unrolled reproduce irls-<name>`` entries of the classification family (merged into registry.py)."""
+"""The ``unrolled reproduce irls-<name>`` entries of the classification family (registered by the family's registration module)."""
 
 from __future__ import annotations
 
-from unrolled.experiments.registry import Experiment
+from unrolled.core.registry import DemoPart, Experiment, register_demo_part, register_experiment
 
 
 def _irls_simulation(out_dir, **kwargs):
@@ -35,3 +35,14 @@ EXPERIMENTS: dict[str, Experiment] = {
         _irls_real,
     ),
 }
+
+
+def _demo(out_dir, **kwargs):
+    from unrolled.experiments.irls_demo import run_classification_demo
+
+    return run_classification_demo(out_dir, **kwargs)
+
+
+for _e in EXPERIMENTS.values():
+    register_experiment(_e, "classification")
+register_demo_part(DemoPart("irls", "classification", 50, _demo))

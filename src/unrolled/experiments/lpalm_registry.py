@@ -1,9 +1,9 @@
-"""``unrolled reproduce lpalm-<name>`` entries of the source-separation family, merged into
-:data:`unrolled.experiments.registry.EXPERIMENTS` by the integrator."""
+"""``unrolled reproduce lpalm-<name>`` entries of the source-separation family (registered by the
+family's registration module)."""
 
 from __future__ import annotations
 
-from unrolled.experiments.registry import Experiment
+from unrolled.core.registry import DemoPart, Experiment, register_demo_part, register_experiment
 
 _PAPER = "LPALM (semi-blind source separation, Fahes et al. 2022)"
 
@@ -58,3 +58,14 @@ EXPERIMENTS: dict[str, Experiment] = {
         _ablation("fig10"),
     ),
 }
+
+
+def _demo(out_dir, **kwargs):
+    from unrolled.experiments.lpalm_demo import run_separation_demo
+
+    return run_separation_demo(out_dir, **kwargs)
+
+
+for _e in EXPERIMENTS.values():
+    register_experiment(_e, "separation")
+register_demo_part(DemoPart("lpalm", "separation", 30, _demo))

@@ -1,8 +1,8 @@
-"""``unrolled reproduce sbl-<name>`` entries of the SBL family (merged into registry.py by the integrator)."""
+"""``unrolled reproduce sbl-<name>`` entries of the SBL family (registered by the family's registration module)."""
 
 from __future__ import annotations
 
-from unrolled.experiments.registry import Experiment
+from unrolled.core.registry import DemoPart, Experiment, register_demo_part, register_experiment
 
 PAPER = "From Bayesian sparsity to gated recurrent nets (He, Xin, Wipf et al., NIPS 2017)"
 
@@ -67,3 +67,14 @@ EXPERIMENTS: dict[str, Experiment] = {
         _timing,
     ),
 }
+
+
+def _demo(out_dir, **kwargs):
+    from unrolled.experiments.sbl_demo import run_sbl_demo
+
+    return run_sbl_demo(out_dir, **kwargs)
+
+
+for _e in EXPERIMENTS.values():
+    register_experiment(_e, "sbl")
+register_demo_part(DemoPart("sbl", "sbl", 40, _demo))

@@ -8,3 +8,5 @@ FAMILY = register_family(Family(
     "sbl", "unrolled.sbl",
     "sparse Bayesian learning: y = Phi x + w, support recovery (SBL-derived and gated recurrent nets)", ("sbl",),
 ))
+
+import unrolled.experiments.sbl_registry  # noqa: E402,F401  (its experiments, benchmarks and demo part register)

@@ -8,3 +8,5 @@ FAMILY = register_family(Family(
     "separation", "unrolled.separation",
     "sparse semi-blind source separation: X = A S + N, A of unit-norm spectra (LPALM)", ("palm",),
 ))
+
+import unrolled.experiments.lpalm_registry  # noqa: E402,F401  (its experiments, benchmarks and demo part register)

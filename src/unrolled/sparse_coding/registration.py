@@ -100,3 +100,5 @@ for _name, _cls in NETWORKS.items():
         notes="LISTA-CPSS and ALISTA equal support-selection ISTA (their own schedule, ALISTA with its analytic "
               "weight), not plain ISTA: that algorithm is run through the same ShrinkageIteration by solve().",
     ))
+
+import unrolled.experiments.lista_registry  # noqa: E402,F401  (its experiments, benchmarks and demo part register)
