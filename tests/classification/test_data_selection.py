@@ -12,7 +12,8 @@ from unrolled.classification.selection import consensus_set, fp_fn_rates, jaccar
 
 def test_simulation_structure():
     prob = CorrelatedFeaturesProblem(noise_std=0.0)
-    X, y, beta = prob.sample(torch.Generator().manual_seed(0))
+    (X, y), beta = prob.sample(1, torch.Generator().manual_seed(0))
+    X, y, beta = X[0], y[0], beta[0]
     assert X.shape == (500, 50) and y.shape == (500,) and set(y.tolist()) == {-1.0, 1.0}
     assert torch.equal(torch.nonzero(beta).squeeze(-1), prob.support)
     # S2 is S1 plus N(0, 0.1^2): residual std 0.1, correlation ~0.995
@@ -22,9 +23,10 @@ def test_simulation_structure():
     # noiseless labels are the sign of the linear model; paired weights share their sign
     assert torch.equal(y, torch.where(X @ beta >= 0, 1.0, -1.0).to(y.dtype))
     assert torch.equal(torch.sign(beta[:4]), torch.sign(beta[4:8]))
-    X2, y2, _ = prob.sample(torch.Generator().manual_seed(0))
+    (X2, y2), _ = prob.sample(1, torch.Generator().manual_seed(0))
+    X2, y2 = X2[0], y2[0]
     assert torch.equal(X, X2) and torch.equal(y, y2)
-    noisy = CorrelatedFeaturesProblem(noise_std=1.0).sample(torch.Generator().manual_seed(0))[1]
+    noisy = CorrelatedFeaturesProblem(noise_std=1.0).sample(1, torch.Generator().manual_seed(0))[0][1][0]
     assert 0 < (noisy != y).sum() < 100
     with pytest.raises(ValueError):
         CorrelatedFeaturesProblem(n_features=6, n_true=4)

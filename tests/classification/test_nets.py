@@ -16,9 +16,9 @@ DT = torch.float64
 
 @pytest.fixture(scope="module")
 def data():
-    X, y, beta = CorrelatedFeaturesProblem(n_samples=150, n_features=16, n_true=3, noise_std=0.5).sample(
-        torch.Generator().manual_seed(1))
-    return X, y
+    (X, y), _ = CorrelatedFeaturesProblem(n_samples=150, n_features=16, n_true=3, noise_std=0.5).sample(
+        1, torch.Generator().manual_seed(1))
+    return X[0], y[0]
 
 
 def classic(X, y, w, k, i, **kw):
@@ -61,8 +61,9 @@ def test_default_init_is_the_papers(data):
 
 
 def test_autograd_matches_finite_differences():
-    X, y, _ = CorrelatedFeaturesProblem(n_samples=12, n_features=4, n_true=1, noise_std=0.5).sample(
-        torch.Generator().manual_seed(5))
+    (X, y), _ = CorrelatedFeaturesProblem(n_samples=12, n_features=4, n_true=1, noise_std=0.5).sample(
+        1, torch.Generator().manual_seed(5))
+    X, y = X[0], y[0]
     net = DeepIRLSADMMNet.from_algorithm(4, torch.tensor([0.3, 0.8, 1.5, 0.5], dtype=DT), rho=1.3, k_max=2,
                                          i_max=3, fit_intercept=True)
     params = list(net.parameters())

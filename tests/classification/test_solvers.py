@@ -144,7 +144,8 @@ def test_ard_weights_match_feature_space_formula(data):
 
 
 def test_reweighting_keeps_true_features_and_satisfies_kkt():
-    X, y, beta_true = CorrelatedFeaturesProblem(n_samples=300, n_features=20).sample(torch.Generator().manual_seed(3))
+    (X, y), _ = CorrelatedFeaturesProblem(n_samples=300, n_features=20).sample(1, torch.Generator().manual_seed(3))
+    X, y = X[0], y[0]
     res, w = reweighted_irls_admm(X, y, 5.0, n_reweight=3, fit_intercept=True)
     assert w.shape == (20,) and (w > 0).all()
     kkt, _ = np_kkt(X.numpy(), y.numpy(), res.beta.numpy(), w.numpy(), float(res.intercept))

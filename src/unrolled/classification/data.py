@@ -37,6 +37,10 @@ class CorrelatedFeaturesProblem:
     corr_std : float
         Std of the perturbation making ``S2`` a noisy copy of ``S1``.
     dtype : torch.dtype
+    seed : int, optional
+        ``None`` (the paper's experiments): every data set draws its own true
+        weights. An int fixes them once (a fixed model, like a fixed dictionary;
+        the deep net's generic training in ``registration.py``).
     """
 
     n_samples: int = 500
@@ -45,6 +49,7 @@ class CorrelatedFeaturesProblem:
     noise_std: float = 0.0
     corr_std: float = 0.1
     dtype: torch.dtype = torch.float64
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         check_int("n_samples", self.n_samples, minimum=2)
@@ -52,29 +57,46 @@ class CorrelatedFeaturesProblem:
         check_int("n_features", self.n_features, minimum=2 * self.n_true)
         check_positive("noise_std", self.noise_std, allow_zero=True)
         check_positive("corr_std", self.corr_std, allow_zero=True)
+        self._beta = None
+        if self.seed is not None:
+            self._beta = self._weights(1, torch.Generator().manual_seed(check_int("seed", self.seed)))[0]
 
     @property
     def support(self) -> Tensor:
         """Indices of the ``2 * n_true`` true features."""
         return torch.arange(2 * self.n_true)
 
-    def sample(self, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """Draw one data set: ``(Phi (N, p), y (N,) in {-1, +1}, beta_true (p,))``."""
-        g, dt, q = generator, self.dtype, self.n_true
-        Phi = torch.randn(self.n_samples, self.n_features, generator=g, dtype=dt)
-        Phi[:, q:2 * q] = Phi[:, :q] + self.corr_std * torch.randn(self.n_samples, q, generator=g, dtype=dt)
-        mag = 1.0 + torch.rand(2, q, generator=g, dtype=dt)
-        sign = torch.where(torch.rand(q, generator=g) < 0.5, -1.0, 1.0).to(dt)
-        beta = torch.zeros(self.n_features, dtype=dt)
-        beta[: 2 * q] = (mag * sign).reshape(-1)
-        f = Phi @ beta + self.noise_std * torch.randn(self.n_samples, generator=g, dtype=dt)
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[tuple[Tensor, Tensor], Tensor]:
+        """Draw ``n`` independent data sets: ``((Phi (n, N, p), y (n, N) in {-1, +1}), beta_true (n, p))``.
+
+        Inputs of :class:`~unrolled.classification.nets.DeepIRLSADMMNet` and
+        :func:`~unrolled.classification.solvers.irls_admm`, and the true weights.
+        ``n = 1`` draws what earlier versions' ``sample(generator)`` drew for one
+        data set (same generator stream).
+        """
+        check_int("n", n, minimum=1)
+        g, dt, q, N = generator, self.dtype, self.n_true, self.n_samples
+        Phi = torch.randn(n, N, self.n_features, generator=g, dtype=dt)
+        Phi[..., q:2 * q] = Phi[..., :q] + self.corr_std * torch.randn(n, N, q, generator=g, dtype=dt)
+        beta = self._weights(n, g) if self._beta is None else self._beta.expand(n, -1).clone()
+        f = (Phi @ beta.unsqueeze(-1)).squeeze(-1) + self.noise_std * torch.randn(n, N, generator=g, dtype=dt)
         y = torch.where(f >= 0, 1.0, -1.0).to(dt)
-        return Phi, y, beta
+        return (Phi, y), beta
+
+    def _weights(self, n: int, g: torch.Generator | None) -> Tensor:
+        """``(n, p)`` true weights: magnitudes U[1, 2], one random sign per correlated pair."""
+        q, dt = self.n_true, self.dtype
+        mag = 1.0 + torch.rand(n, 2, q, generator=g, dtype=dt)
+        sign = torch.where(torch.rand(n, 1, q, generator=g) < 0.5, -1.0, 1.0).to(dt)
+        beta = torch.zeros(n, self.n_features, dtype=dt)
+        beta[:, : 2 * q] = (mag * sign).reshape(n, -1)
+        return beta
 
     def config(self) -> dict:
         """JSON-serialisable description."""
         return {"n_samples": self.n_samples, "n_features": self.n_features, "n_true": self.n_true,
-                "noise_std": self.noise_std, "corr_std": self.corr_std, "dtype": str(self.dtype).replace("torch.", "")}
+                "noise_std": self.noise_std, "corr_std": self.corr_std, "dtype": str(self.dtype).replace("torch.", ""),
+                "seed": self.seed}
 
 
 def gene_expression_like(n_samples: int = 20, n_genes: int = 350, *, n_blocks: int = 35, n_informative_blocks: int = 3,

@@ -1,9 +1,9 @@
 r"""The node types of the IRLS-ADMM data-flow graph (paper, Sec. II-B.2, Fig. 2 and Appendix A).
 
 One outer (IRLS / Newton) step ``k`` and its inner ADMM iterations ``i`` are
-built from these functions, shared by the classic solver
-(:mod:`unrolled.classification.solvers`) and the unrolled network
-(:mod:`unrolled.classification.nets`). All are plain PyTorch operations, so
+built from these functions in :class:`~unrolled.classification.iteration.IRLSADMMIteration`,
+the step the classic solver (:mod:`unrolled.classification.solvers`) and the
+unrolled network (:mod:`unrolled.classification.nets`) share. All are plain PyTorch operations, so
 autograd replaces the hand-derived gradients of Appendix A.
 
 Notation (batch-first): ``Xt = diag(y) Phi`` is ``(B, N, p)`` with labels

@@ -31,7 +31,8 @@ def run_classification_demo(out_dir: str | Path, *, seed: int = 0, device: str =
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     prob = CorrelatedFeaturesProblem(n_samples=500, n_features=50, noise_std=0.5)
-    X, y, _ = prob.sample(torch.Generator().manual_seed(seed))
+    (X, y), _ = prob.sample(1, torch.Generator().manual_seed(seed))
+    X, y = X[0], y[0]
     Xtr, ytr, Xte, yte = X[:400], y[:400], X[400:], y[400:]
     print("\nunrolled demo: deep IRLS-ADMM net (3 x 4 layers) vs IRLS-ADMM, l1 logistic regression on the "
           "Sec. IV-A simulation (400 train / 100 test, 50 features, 8 true, noise std 0.5)")

@@ -165,7 +165,8 @@ def summarise_dataset(res: dict, support: np.ndarray, n_features: int, q_max: in
 def figure3(cfg: SimulationConfig, out_dir: Path, *, seed: int) -> dict:
     """Fig. 3: scaled weights of ours and ADMM vs the truth on a whole noiseless data set."""
     prob = CorrelatedFeaturesProblem(cfg.n_samples, cfg.n_features, cfg.n_true, noise_std=0.0)
-    X, y, beta_true = prob.sample(torch.Generator().manual_seed(seed))
+    (X, y), beta_true = prob.sample(1, torch.Generator().manual_seed(seed))
+    X, y, beta_true = X[0], y[0], beta_true[0]
     net = train_fold_net(X, y, cfg, seed)
     with torch.no_grad():
         ours = net((X, y))
@@ -226,7 +227,8 @@ def run_simulation(cfg: SimulationConfig, out_dir: str | Path, *, seed: int = 0,
         prob = CorrelatedFeaturesProblem(cfg.n_samples, cfg.n_features, cfg.n_true, noise_std=noise)
         sums = []
         for d in range(cfg.n_datasets):
-            X, y, _ = prob.sample(torch.Generator().manual_seed(seed + 1000 * (d + 1) + int(100 * noise)))
+            (X, y), _ = prob.sample(1, torch.Generator().manual_seed(seed + 1000 * (d + 1) + int(100 * noise)))
+            X, y = X[0], y[0]
             res = evaluate_dataset(X, y, cfg, seed=seed + d, clock=clock)
             s = summarise_dataset(res, prob.support.numpy(), cfg.n_features, cfg.q_max)
             sums.append(s)
