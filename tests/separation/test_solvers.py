@@ -85,13 +85,56 @@ def test_a_is_the_constrained_least_squares_solution_for_its_s(converged):
     np.testing.assert_allclose(est[0].numpy(), A.value, atol=2e-5)
 
 
-def test_objective_decreases_monotonically(converged):
-    _, res = converged
-    obj = res.history["objective"]
-    assert obj.shape[1] == 3
+def test_objective_decreases_monotonically(problems):
+    """Per problem (seen through the callback) the objective of (2) never increases; history['objective'] is its
+    batch mean per iteration and history['criterion'] the batch max of max(||dS||, ||dA||), as plain floats."""
+    data, pool = problems
+    A0 = pool.A
+    S0 = pinv_init(data.X, A0)
+    per_problem, steps = [bss_objective(data.X, A0, S0, LAM)], []
+    prev = [(A0, S0)]
+
+    def record(k, est):
+        A, S = est
+        assert A.shape == A0.shape and S.shape == S0.shape
+        per_problem.append(bss_objective(data.X, A, S, LAM))
+        dA = torch.linalg.matrix_norm(A - prev[-1][0])
+        dS = torch.linalg.matrix_norm(S - prev[-1][1])
+        steps.append(torch.maximum(dA, dS))
+        prev.append((A.clone(), S.clone()))
+
+    res = palm(data.X, A0, S0, LAM, max_iter=400, tol=1e-9, track_objective=True, callback=record)
+    obj = torch.stack(per_problem)
+    assert obj.shape == (len(res.history["objective"]) + 1, 3)
     diffs = obj[1:] - obj[:-1]
     assert (diffs <= 1e-12 * obj[:-1].abs()).all()
     assert (obj[-1] < obj[0]).all()
+    assert all(isinstance(v, float) for v in res.history["objective"] + res.history["criterion"])
+    assert res.history["objective"] == pytest.approx(obj[1:].mean(1).tolist(), rel=1e-12)
+    crit = torch.stack(steps).amax(1)  # frozen problems repeat their last step in the stopping measure
+    assert res.history["criterion"][0] == pytest.approx(float(crit[0]), rel=1e-12)
+    assert res.history["criterion"][-1] >= float(crit[-1]) - 1e-15
+
+
+def test_callback_sees_every_iterate_and_frozen_problems_stay(problems):
+    """callback(k, (A, S)) for k = 1..n_iter gives the iterates keep_iterates keeps, and a converged problem
+    keeps its final value in every later callback."""
+    data, pool = problems
+    seen = []
+    res = palm(data.X, pool.A, None, LAM, max_iter=3000, tol=1e-5, keep_iterates=True,
+               callback=lambda k, est: seen.append((k, est[0].clone(), est[1].clone())))
+    assert [k for k, _, _ in seen] == list(range(1, int(res.n_iter.max()) + 1))
+    assert len(res.iterates) == len(seen) == len(res.history["criterion"])
+    assert int(res.n_iter.min()) < int(res.n_iter.max())  # the freezing is exercised
+    for (_, A, S), (A_it, S_it) in zip(seen, res.iterates):
+        assert torch.equal(A, A_it) and torch.equal(S, S_it)
+    for b, t in enumerate(res.n_iter.tolist()):
+        for _, A, S in seen[t - 1:]:
+            assert torch.equal(A[b], res.A[b]) and torch.equal(S[b], res.S[b])
+    assert torch.equal(res.x, torch.cat([res.A.flatten(1), res.S.flatten(1)], 1))
+    # the Lipschitz constants of every iteration, at A^{k-1} and S^k
+    L_S, L_A = res.steps[1]
+    assert torch.allclose(L_S, lipschitz_s(res.iterates[0][0])) and torch.allclose(L_A, lipschitz_a(res.iterates[1][1]))
 
 
 def test_stopping_rule_and_freezing(problems):
@@ -105,7 +148,7 @@ def test_stopping_rule_and_freezing(problems):
         one = palm(data.X[b], pool.A[b], None, LAM, max_iter=3000, tol=tol, keep_iterates=True)
         assert int(one.n_iter[0]) == int(batch.n_iter[b])
         assert torch.allclose(one.A[0], batch.A[b], atol=1e-13) and torch.allclose(one.S[0], batch.S[b], atol=1e-13)
-        its = one.history["iterates"]
+        its = one.iterates
         prev = (pool.A[b], torch.zeros_like(one.S[0])) if len(its) == 1 else its[-2]
         last = its[-1]
         assert torch.linalg.matrix_norm(last[0] - prev[0]) < tol and torch.linalg.matrix_norm(last[1] - prev[1]) < tol

@@ -9,6 +9,7 @@ permutation-corrected NMSE of Eq. (10), and LPALM (Eq. 8) with its ablations.
 from unrolled.separation.data import (
     SPECTRA_KINDS,
     SeparationData,
+    SeparationProblem,
     SyntheticConfig,
     gennorm_sources,
     load_spectra,
@@ -16,6 +17,7 @@ from unrolled.separation.data import (
     mixing_matrices,
     synthetic_experiment,
 )
+from unrolled.separation.iteration import PALMIteration
 from unrolled.separation.metrics import correct_permutation, matching_permutations, separation_nmse
 from unrolled.separation.nets import A_UPDATES, LPALM, S_UPDATES
 from unrolled.separation.realistic import RealisticConfig, realistic_experiment, real_source_maps
@@ -25,7 +27,7 @@ from unrolled.separation.training import LOSSES, evaluate, nmse_per_layer, predi
 from unrolled.separation.wavelets import starlet_forward, starlet_inverse
 
 __all__ = [
-    "SPECTRA_KINDS", "SeparationData", "SyntheticConfig", "gennorm_sources", "load_spectra", "mix",
+    "SPECTRA_KINDS", "SeparationData", "SeparationProblem", "PALMIteration", "SyntheticConfig", "gennorm_sources", "load_spectra", "mix",
     "mixing_matrices", "synthetic_experiment", "correct_permutation", "matching_permutations",
     "separation_nmse", "A_UPDATES", "LPALM", "S_UPDATES", "RealisticConfig", "realistic_experiment",
     "real_source_maps", "PALMResult", "bss_objective", "estimate_mixing", "palm", "pinv_init", "LOSSES",

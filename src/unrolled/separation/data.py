@@ -166,3 +166,60 @@ def synthetic_experiment(cfg: SyntheticConfig = SyntheticConfig(), *, seed: int 
     S = gennorm_sources(cfg.n_matrices, A.shape[-1], cfg.t, beta=cfg.beta, seed=seed + 1)
     data = mix(A, S, cfg.snr_db, seed=seed + 2)
     return data.subset(slice(0, cfg.n_train)), data.subset(slice(cfg.n_train, None))
+
+
+class SeparationProblem:
+    """The synthetic data model of Sec. 3.1 as a sampler: ``sample(n, generator) -> (X, (A, S, X))``.
+
+    Each mixture takes a mixing matrix drawn from the paper's spectra
+    (:func:`mixing_matrices`, shuffled by ``seed``; every ``channel_step``-th
+    channel, columns renormalised), generalised-Gaussian sources (``beta``,
+    unit-norm rows) and noise at ``snr_db``. :attr:`A_ref`, :attr:`S_ref` are
+    a fixed training pair of the problem (LPALM's initialisation reads one).
+
+    Parameters
+    ----------
+    t : int
+        Samples per mixture.
+    n_matrices : int
+        Size of the pool of mixing matrices.
+    channel_step : int
+        Keep every ``channel_step``-th of the 65 channels.
+    beta, snr_db : float
+        Source shape and noise level.
+    seed : int
+        Shuffles the pool and salts the source draws.
+    dtype : torch.dtype
+    """
+
+    def __init__(self, t: int = 500, *, n_matrices: int = 900, channel_step: int = 1, beta: float = 0.3,
+                 snr_db: float | None = 30.0, seed: int = 0, dtype: torch.dtype = torch.float64):
+        self.t = check_int("t", t, minimum=1)
+        self.n_matrices = check_int("n_matrices", n_matrices, minimum=1)
+        self.channel_step = check_int("channel_step", channel_step, minimum=1)
+        self.beta = check_positive("beta", beta)
+        self.snr_db = None if snr_db is None else float(snr_db)
+        self.seed = check_int("seed", seed)
+        self.dtype = dtype
+        A = mixing_matrices(self.n_matrices)[:, ::self.channel_step]
+        A = A / torch.linalg.vector_norm(A, dim=1, keepdim=True)
+        perm = torch.randperm(self.n_matrices, generator=torch.Generator().manual_seed(self.seed))
+        self.pool = A[perm].to(dtype)
+        self.m, self.n = self.pool.shape[1:]
+        self.A_ref = self.pool[0]
+        self.S_ref = gennorm_sources(1, self.n, self.t, beta=self.beta, seed=self.seed)[0].to(dtype)
+
+    def sample(self, n_samples: int, generator: torch.Generator) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """``n_samples`` mixtures ``X`` ``(B, m, t)`` and the targets ``(A, S, X)`` (the Trainer's form)."""
+        n_samples = check_int("n_samples", n_samples, minimum=1)
+        idx = torch.randint(self.n_matrices, (n_samples,), generator=generator)
+        draw = int(torch.randint(2**31 - 1, (1,), generator=generator))
+        salt = (self.seed * 1_000_003 + draw) % (2**63)
+        A = self.pool[idx]
+        S = gennorm_sources(n_samples, self.n, self.t, beta=self.beta, seed=salt).to(self.dtype)
+        d = mix(A, S, self.snr_db, seed=salt + 1)
+        return d.X, (d.A, d.S, d.X)
+
+    def config(self) -> dict:
+        return {"t": self.t, "n_matrices": self.n_matrices, "channel_step": self.channel_step, "beta": self.beta,
+                "snr_db": self.snr_db, "seed": self.seed, "dtype": str(self.dtype).replace("torch.", "")}

@@ -21,28 +21,51 @@ one model (Table 3 ablation and the LISTA baseline of Table 2):
                :func:`~unrolled.separation.solvers.estimate_mixing`)
 =============  =================================================================  ==============
 
-``Pi`` projects the columns onto the unit ball. The LISTA-CP / ISTA-LLT layers are
-those of :mod:`unrolled.sparse_coding.nets` written with the current estimate
-``A^k`` of each mixture in place of their fixed dictionary buffer (which is why
-they are re-expressed here rather than called). Thresholds and step sizes are
-positive through :class:`~unrolled.core.params.LayerParameter` reparametrisation.
+``Pi`` projects the columns onto the unit ball. Every variant runs the one
+step of :class:`~unrolled.separation.iteration.PALMIteration` (PALM's, with
+learned parameters) in the generic :meth:`UnrolledNet.forward
+<unrolled.core.unrolled_net.UnrolledNet.forward>` loop. Thresholds and step
+sizes are positive through :class:`~unrolled.core.params.LayerParameter`
+reparametrisation.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from unrolled.core.io import register_model
 from unrolled.core.params import LayerParameter
-from unrolled.core.prox import project_columns_unit_ball, soft_threshold
 from unrolled.core.unrolled_net import UnrolledNet, dtype_from_name, dtype_name
 from unrolled.core.validation import check_int, check_positive, check_tensor
-from unrolled.separation.solvers import STEP_FACTOR, a_step, lipschitz_a, lipschitz_s, palm
-from unrolled.sparse_coding.nets import SCALAR_LR_SCALE
+from unrolled.separation.iteration import STEP_FACTOR, PALMIteration, lipschitz_a, lipschitz_s, unpack
+from unrolled.separation.solvers import check_mixtures, palm
+from unrolled.sparse_coding.iteration import SCALAR_LR_SCALE
 
 S_UPDATES = ("lista-cp", "ista-llt", "lista")
 A_UPDATES = ("ista-ll", "explicit", "none")
+
+
+def palm_layer_values(s_update: str, a_update: str, A: Tensor, L_S: float, L_A: float | None,
+                      lam: float) -> dict[str, Tensor]:
+    """The parameters that make an LPALM layer a PALM step at ``A`` with Lipschitz constants ``L_S``, ``L_A``.
+
+    ``theta = lam / L_S`` and ``W = A / L_S`` (ISTA-LLT: ``gamma_s = 1 / L_S``;
+    LISTA: ``W1 = A^T / L_S``, ``W2 = I - A^T A / L_S``) and, for ISTA-LL,
+    ``gamma_a = 1 / L_A`` (none when ``L_A`` is ``None``). Values in ``A``'s dtype.
+    """
+    out = {"theta": torch.tensor(lam / L_S, dtype=A.dtype)}
+    if s_update == "lista-cp":
+        out["W"] = A / L_S
+    elif s_update == "ista-llt":
+        out["gamma_s"] = torch.tensor(1.0 / L_S, dtype=A.dtype)
+    else:
+        out["W1"] = A.T / L_S
+        out["W2"] = torch.eye(A.shape[1], dtype=A.dtype, device=A.device) - A.T @ A / L_S
+    if a_update == "ista-ll" and L_A is not None:
+        out["gamma_a"] = torch.tensor(1.0 / L_A, dtype=A.dtype)
+    return out
 
 
 @register_model
@@ -88,45 +111,59 @@ class LPALM(UnrolledNet):
         self.m, self.n, self.tied = m, n, bool(tied)
         self.s_update, self.a_update = s_update, a_update
         self.scalar_lr_scale = check_positive("scalar_lr_scale", scalar_lr_scale)
+        self.iteration = PALMIteration(s_update, a_update)
         dt = self._dtype = dtype_from_name(dtype)
         self.register_buffer("A_init", torch.full((m, n), 1.0 / m**0.5, dtype=dt))
 
-        def scalar() -> LayerParameter:
-            return LayerParameter(torch.ones((), dtype=dt), n_layers, tied=tied, constraint="positive",
-                                  lr_scale=self.scalar_lr_scale)
+        def new(name: str, init: Tensor) -> LayerParameter:
+            spec = self.iteration.param(name)
+            scale = self.scalar_lr_scale if spec.constraint == "positive" else 1.0
+            return LayerParameter(init, n_layers, tied=tied, constraint=spec.constraint, lr_scale=scale)
 
-        self.theta = scalar()
+        one = torch.ones((), dtype=dt)
+        self.theta = new("theta", one)
         if s_update == "lista-cp":
-            self.W = LayerParameter(torch.zeros(m, n, dtype=dt), n_layers, tied=tied)
+            self.W = new("W", torch.zeros(m, n, dtype=dt))
         elif s_update == "ista-llt":
-            self.gamma_s = scalar()
+            self.gamma_s = new("gamma_s", one)
         else:
-            self.W1 = LayerParameter(torch.zeros(n, m, dtype=dt), n_layers, tied=tied)
-            self.W2 = LayerParameter(torch.zeros(n, n, dtype=dt), n_layers, tied=tied)
+            self.W1 = new("W1", torch.zeros(n, m, dtype=dt))
+            self.W2 = new("W2", torch.zeros(n, n, dtype=dt))
         if a_update == "ista-ll":
-            self.gamma_a = scalar()  # 1 / L_A^(k) of Eq. (8)
+            self.gamma_a = new("gamma_a", one)  # 1 / L_A^(k) of Eq. (8)
 
-    # ---------------------------------------------------------------- layers
-    def update_s(self, k: int, X: Tensor, A: Tensor, S: Tensor) -> Tensor:
-        """S-update of layer ``k``."""
-        if self.s_update == "lista-cp":
-            return soft_threshold(S - self.W[k].T @ (A @ S - X), self.theta[k])
-        if self.s_update == "ista-llt":
-            return soft_threshold(S - self.gamma_s[k] * (A.transpose(-2, -1) @ (A @ S - X)), self.theta[k])
-        return soft_threshold(self.W1[k] @ X + self.W2[k] @ S, self.theta[k])
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The learned parameters of this variant, in the order :meth:`layer_parameters` lists them."""
+        names = {"lista-cp": ("W", "theta"), "ista-llt": ("gamma_s", "theta"), "lista": ("W1", "W2", "theta")}
+        return names[self.s_update] + (("gamma_a",) if self.a_update == "ista-ll" else ())
 
-    def update_a(self, k: int, X: Tensor, A: Tensor, S: Tensor, a_step_scale: float = 1.0) -> Tensor:
-        """A-update of layer ``k`` (with the new ``S``); ``a_step_scale`` multiplies the learned step."""
-        if self.a_update == "ista-ll":
-            step = self.gamma_a[k] * a_step_scale
-            return project_columns_unit_ball(A - step * ((A @ S - X) @ S.transpose(-2, -1)))
-        if self.a_update == "explicit":
-            # PALM's step from the current Lipschitz constant, treated as a constant (not differentiated).
-            return a_step(X, A, S, lipschitz_a(S.detach()))
-        return A
+    # ---------------------------------------------------------------- forward
+    def prepare(self, inputs) -> tuple[dict, bool]:
+        """Validate the mixtures (``X``, or ``(X, a_step_scale)``) and pair them with the start ``A^0``."""
+        X, a_step_scale = inputs if isinstance(inputs, tuple) else (inputs, 1.0)
+        if isinstance(X, np.ndarray):
+            X = torch.from_numpy(X)
+        check_tensor("X", X, ndim=(2, 3))
+        single = X.dim() == 2
+        Xb = X.unsqueeze(0) if single else X
+        if Xb.shape[1] != self.m:
+            raise ValueError(f"X must have m={self.m} rows (channels), got shape {tuple(X.shape)}")
+        if Xb.dtype != self.dtype:
+            raise ValueError(f"X has dtype {Xb.dtype} but the network is {self.dtype}; convert X or the network")
+        if Xb.device != self.A_init.device:
+            raise ValueError(f"X is on {Xb.device} but the network is on {self.A_init.device}")
+        Xb = check_mixtures(Xb)  # empty batch / no samples
+        check_positive("a_step_scale", a_step_scale)
+        data = {"X": Xb, "A0": self.A_init.expand(Xb.shape[0], -1, -1), "a_step_scale": a_step_scale}
+        return data, single
+
+    def finish(self, estimate: Tensor, unbatched: bool):
+        """The packed readout as the pair ``(A, S)``."""
+        return super().finish(unpack(estimate, self.m, self.n), unbatched)
 
     def forward(self, X: Tensor, return_layers: bool = False, a_step_scale: float = 1.0):
-        """Separate mixtures.
+        """Separate mixtures (the generic :meth:`UnrolledNet.forward` loop; ``a_step_scale`` rides along with ``X``).
 
         Parameters
         ----------
@@ -145,28 +182,7 @@ class LPALM(UnrolledNet):
         (Tensor, Tensor) or list of them
             ``A`` ``(B, m, n)`` and ``S`` ``(B, n, t)`` (unbatched for unbatched input).
         """
-        check_tensor("X", X, ndim=(2, 3))
-        single = X.dim() == 2
-        Xb = X.unsqueeze(0) if single else X
-        if Xb.shape[1] != self.m:
-            raise ValueError(f"X must have m={self.m} rows (channels), got shape {tuple(X.shape)}")
-        if Xb.dtype != self.dtype:
-            raise ValueError(f"X has dtype {Xb.dtype} but the network is {self.dtype}; convert X or the network")
-        check_positive("a_step_scale", a_step_scale)
-        B, _, t = Xb.shape
-        A = self.A_init.expand(B, -1, -1)
-        S = Xb.new_zeros(B, self.n, t)
-        outputs = []
-        for k in range(self.active_layers):
-            S = self.update_s(k, Xb, A, S)
-            A = self.update_a(k, Xb, A, S, a_step_scale)
-            outputs.append((A[0], S[0]) if single else (A, S))
-        return outputs if return_layers else outputs[-1]
-
-    def layer_parameters(self, k: int) -> list[nn.Parameter]:
-        names = {"lista-cp": ("W", "theta"), "ista-llt": ("gamma_s", "theta"), "lista": ("W1", "W2", "theta")}[self.s_update]
-        names += ("gamma_a",) if self.a_update == "ista-ll" else ()
-        return [p for name in names for p in getattr(self, name).layer_parameters(k)]
+        return super().forward((X, a_step_scale), return_layers)
 
     def config(self) -> dict:
         return {"m": self.m, "n": self.n, "n_layers": self.n_layers, "s_update": self.s_update,
@@ -176,17 +192,8 @@ class LPALM(UnrolledNet):
     # -------------------------------------------------------- initialisations
     def _set_layer(self, k: int | None, A: Tensor, L_S: float, L_A: float | None, lam: float) -> None:
         """Layer ``k`` (all when ``None``) as a PALM step at ``A`` with constants ``L_S`` (and ``L_A``)."""
-        dt = self._dtype
-        self.theta.set_value(torch.tensor(lam / L_S, dtype=dt), k)
-        if self.s_update == "lista-cp":
-            self.W.set_value((A / L_S).to(dt), k)
-        elif self.s_update == "ista-llt":
-            self.gamma_s.set_value(torch.tensor(1.0 / L_S, dtype=dt), k)
-        else:
-            self.W1.set_value((A.T / L_S).to(dt), k)
-            self.W2.set_value((torch.eye(self.n, dtype=A.dtype) - A.T @ A / L_S).to(dt), k)
-        if self.a_update == "ista-ll" and L_A is not None:
-            self.gamma_a.set_value(torch.tensor(1.0 / L_A, dtype=dt), k)
+        for name, value in palm_layer_values(self.s_update, self.a_update, A, L_S, L_A, lam).items():
+            getattr(self, name).set_value(value.to(self._dtype), k)
 
     @classmethod
     def from_training_pair(cls, A: Tensor, S: Tensor, n_layers: int = 25, *, lam: float = 1e-5,
@@ -258,7 +265,7 @@ class LPALM(UnrolledNet):
         net.A_init.copy_(A0)
         A_k = A0.to(X.dtype)
         for k in range(n_layers):
-            L_S, L_A = (float(v[0]) for v in run.history["steps"][k])
+            L_S, L_A = (float(v[0]) for v in run.steps[k])
             net._set_layer(k, A_k, STEP_FACTOR * L_S, STEP_FACTOR * L_A, lam)
-            A_k = run.history["iterates"][k][0][0]
+            A_k = run.iterates[k][0][0]
         return net

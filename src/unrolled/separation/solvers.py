@@ -7,7 +7,10 @@ Problem (2), for every mixture of a batch:
 
 One PALM iteration (Eq. 6) is a proximal-gradient step on ``S`` followed by a
 projected-gradient step on ``A``, with steps ``1 / (1.01 L)`` from the current
-Lipschitz constants ``L_S = ||A^T A||_2`` and ``L_A = ||S S^T||_2``.
+Lipschitz constants ``L_S = ||A^T A||_2`` and ``L_A = ||S S^T||_2``. The step
+is defined once, in :class:`~unrolled.separation.iteration.PALMIteration`
+(which LPALM runs too); :func:`palm` and :func:`estimate_mixing` run it with
+:func:`unrolled.core.solve.solve`.
 
 Everything is batched: ``X`` is ``(B, m, t)``, each problem keeps its own
 Lipschitz constants, stops on its own criterion (``||dS||_F < tol`` and
@@ -17,20 +20,34 @@ Lipschitz constants, stops on its own criterion (``||dS||_F < tol`` and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import Tensor
 
-from unrolled.core.prox import project_columns_unit_ball, soft_threshold
+from unrolled.core.prox import project_columns_unit_ball
+from unrolled.core.result import SolverResult
+from unrolled.core.solve import solve
 from unrolled.core.validation import check_int, check_positive, check_same_dtype_device, check_tensor
+from unrolled.separation.iteration import (
+    STEP_FACTOR,
+    PALMIteration,
+    a_step,
+    bss_objective,
+    lipschitz_a,
+    lipschitz_s,
+    palm_step_size,
+    s_step,
+    unpack,
+)
 
-#: PALM's step is ``1 / (STEP_FACTOR * L)`` (the issue's 1/(1.01 L)).
-STEP_FACTOR = 1.01
+__all__ = ["palm", "PALMResult", "estimate_mixing", "pinv_init", "constant_mixing", "check_mixtures", "s_step",
+           "a_step", "lipschitz_s", "lipschitz_a", "bss_objective", "STEP_FACTOR"]
 
 
 @dataclass
-class PALMResult:
-    """Output of :func:`palm`.
+class PALMResult(SolverResult):
+    """Output of :func:`palm` (a :class:`~unrolled.core.result.SolverResult`).
 
     Attributes
     ----------
@@ -38,52 +55,30 @@ class PALMResult:
         ``(B, m, n)`` mixing-matrix estimates.
     S : Tensor
         ``(B, n, t)`` source estimates.
-    n_iter : Tensor
-        ``(B,)`` iterations run per problem.
-    converged : Tensor
-        ``(B,)`` whether the stopping criterion was met.
+    x : Tensor
+        ``(B, m n + n t)``: ``A`` and ``S`` packed side by side
+        (:func:`~unrolled.separation.iteration.pack`), the one tensor per
+        problem that :func:`~unrolled.core.solve.solve` freezes; read ``A``
+        and ``S`` instead.
+    n_iter, converged : Tensor
+        ``(B,)`` iterations run and whether the stopping criterion was met.
     history : dict
-        ``'objective'``: ``(n_iterations + 1, B)`` objective of (2) from the
-        start point on (when ``track_objective``); ``'iterates'``: list of
-        ``(A, S)`` after each iteration (when ``keep_iterates``);
-        ``'steps'``: list of ``(L_S, L_A)`` per iteration (when ``keep_iterates``).
+        ``'criterion'``: per iteration, the batch maximum of
+        ``max(||dS||_F, ||dA||_F)``; ``'objective'`` (when ``track_objective``):
+        the batch mean of the objective of (2) after each iteration.
+    iterates : list of (Tensor, Tensor), optional
+        ``(A, S)`` after each iteration, converged problems at their frozen
+        value (when ``keep_iterates``).
+    steps : list of (Tensor, Tensor), optional
+        ``(L_S, L_A)`` ``(B,)`` each, the Lipschitz constants of iteration
+        ``k`` (at ``A^{k-1}`` and ``S^k``; for a frozen problem, at its frozen
+        iterate), when ``keep_iterates``.
     """
 
-    A: Tensor
-    S: Tensor
-    n_iter: Tensor
-    converged: Tensor
-    history: dict = field(default_factory=dict)
-
-
-def lipschitz_s(A: Tensor) -> Tensor:
-    """``L_S = ||A^T A||_2`` per problem, ``(B,)`` (largest eigenvalue of the ``n x n`` Gram matrix)."""
-    return torch.linalg.eigvalsh(A.transpose(-2, -1) @ A)[..., -1]
-
-
-def lipschitz_a(S: Tensor) -> Tensor:
-    """``L_A = ||S S^T||_2`` per problem, ``(B,)``."""
-    return torch.linalg.eigvalsh(S @ S.transpose(-2, -1))[..., -1]
-
-
-def bss_objective(X: Tensor, A: Tensor, S: Tensor, lam: float) -> Tensor:
-    r"""Per-problem objective of (2) without the constraint: :math:`\tfrac12\|X-AS\|_F^2+\lambda\|S\|_1`, ``(B,)``."""
-    r = X - A @ S
-    return 0.5 * r.pow(2).sum((-2, -1)) + lam * S.abs().sum((-2, -1))
-
-
-def s_step(X: Tensor, A: Tensor, S: Tensor, lam: float, L_S: Tensor) -> Tensor:
-    """PALM's S-update (first line of Eq. 6) with step ``1 / (1.01 L_S)`` per problem."""
-    step = 1.0 / (STEP_FACTOR * L_S)[:, None, None]
-    grad = A.transpose(-2, -1) @ (A @ S - X)
-    return soft_threshold(S - step * grad, lam * step)
-
-
-def a_step(X: Tensor, A: Tensor, S: Tensor, L_A: Tensor) -> Tensor:
-    """PALM's A-update (second line of Eq. 6): projected gradient, step ``1 / (1.01 L_A)``."""
-    step = 1.0 / (STEP_FACTOR * L_A.clamp_min(torch.finfo(A.dtype).tiny))[:, None, None]
-    grad = (A @ S - X) @ S.transpose(-2, -1)
-    return project_columns_unit_ball(A - step * grad)
+    A: Tensor | None = None
+    S: Tensor | None = None
+    iterates: list | None = field(default=None, repr=False)
+    steps: list | None = field(default=None, repr=False)
 
 
 def constant_mixing(m: int, n: int, *, batch: int = 1, dtype=torch.float64, device=None) -> Tensor:
@@ -130,6 +125,38 @@ def _check_start(name: str, T: Tensor, shape: tuple[int, ...], X: Tensor) -> Ten
     return T.clone()
 
 
+def run_iteration(iteration: PALMIteration, X: Tensor, A0: Tensor, S0: Tensor | None, params, *, max_iter: int,
+                  tol: float, callback: Callable[[int, tuple[Tensor, Tensor]], None] | None = None,
+                  keep_iterates: bool = False) -> PALMResult:
+    """Run a :class:`~unrolled.separation.iteration.PALMIteration` on validated batches through :func:`~unrolled.core.solve.solve`.
+
+    ``callback(k, (A, S))`` sees each iterate as views of the whole batch (the
+    form of LPALM's layer outputs); it must not modify them.
+    """
+    m, n = A0.shape[-2:]
+    iterates = [] if keep_iterates else None
+
+    def record(k: int, x: Tensor) -> None:
+        A, S = unpack(x, m, n)
+        if iterates is not None:
+            iterates.append((A.clone(), S.clone()))
+        if callback is not None:
+            callback(k, (A, S))
+
+    data = {"X": X, "A0": A0, "S0": S0}
+    res = solve(iteration, data, params, max_iter=max_iter, tol=tol,
+                callback=record if (callback is not None or keep_iterates) else None)
+    A, S = res.state["A"], res.state["S"]
+    if not (torch.isfinite(A).all() and torch.isfinite(S).all()):
+        raise FloatingPointError("PALM produced NaN/inf: check the scale of X and lam")
+    steps = None
+    if keep_iterates:
+        steps = [(lipschitz_s(A_prev), lipschitz_a(S_k))
+                 for A_prev, (_, S_k) in zip([A0] + [a for a, _ in iterates[:-1]], iterates)]
+    return PALMResult(x=res.x, n_iter=res.n_iter, converged=res.converged, history=res.history, state=res.state,
+                      A=A, S=S, iterates=iterates, steps=steps)
+
+
 def palm(
     X: Tensor,
     A0: Tensor | None = None,
@@ -141,8 +168,10 @@ def palm(
     tol: float = 1e-7,
     track_objective: bool = False,
     keep_iterates: bool = False,
+    callback: Callable[[int, tuple[Tensor, Tensor]], None] | None = None,
 ) -> PALMResult:
-    r"""Batched PALM for sparse BSS (Eq. 6).
+    r"""Batched PALM for sparse BSS (Eq. 6): :class:`~unrolled.separation.iteration.PALMIteration`
+    with both updates ``'explicit'``, run by :func:`~unrolled.core.solve.solve`.
 
     Parameters
     ----------
@@ -163,9 +192,16 @@ def palm(
         Iteration cap.
     tol : float
         A problem stops at the first iteration where ``||S_new - S||_F < tol``
-        and ``||A_new - A||_F < tol`` (``tol=0``: exactly ``max_iter`` iterations).
-    track_objective, keep_iterates : bool
-        Record the objective / every iterate and Lipschitz constants.
+        and ``||A_new - A||_F < tol`` (``tol=0``: exactly ``max_iter`` iterations)
+        and is then frozen.
+    track_objective : bool
+        Record the batch-mean objective of (2) per iteration (``history['objective']``).
+    keep_iterates : bool
+        Keep every iterate and Lipschitz constants (:attr:`PALMResult.iterates`, ``steps``).
+    callback : callable, optional
+        ``callback(k, (A, S))`` after every iteration ``k`` (1-based) with the
+        ``(B, m, n)`` and ``(B, n, t)`` iterates, converged problems at their
+        frozen value (the form of LPALM's layer outputs). It must not modify them.
 
     Returns
     -------
@@ -187,48 +223,19 @@ def palm(
     n = A.shape[-1]
     if not bool((lipschitz_s(A) > 0).all()):
         raise ValueError("A0 must not be zero (its Lipschitz constant ||A0^T A0||_2 is 0)")
-    S = torch.zeros(B, n, t, dtype=X.dtype, device=X.device) if S0 is None else _check_start("S0", S0, (B, n, t), X)
-    n_iter = torch.zeros(B, dtype=torch.long, device=X.device)
-    converged = torch.zeros(B, dtype=torch.bool, device=X.device)
-    objective = [bss_objective(X, A, S, lam)] if track_objective else None
-    iterates, steps = [], []
-    active = torch.arange(B, device=X.device)
-    with torch.no_grad():
-        for _ in range(max_iter):
-            Xa, Aa, Sa = X[active], A[active], S[active]
-            L_S = lipschitz_s(Aa)
-            S_new = s_step(Xa, Aa, Sa, lam, L_S)
-            L_A = lipschitz_a(S_new)
-            A_new = a_step(Xa, Aa, S_new, L_A)
-            dS = torch.linalg.matrix_norm(S_new - Sa)
-            dA = torch.linalg.matrix_norm(A_new - Aa)
-            A[active], S[active] = A_new, S_new
-            n_iter[active] += 1
-            if keep_iterates:
-                iterates.append((A.clone(), S.clone()))
-                steps.append((L_S.clone(), L_A.clone()))
-            if track_objective:
-                objective.append(bss_objective(X, A, S, lam))
-            done = (dS < tol) & (dA < tol)
-            converged[active[done]] = True
-            active = active[~done]
-            if active.numel() == 0:
-                break
-    history = {}
-    if track_objective:
-        history["objective"] = torch.stack(objective)
-    if keep_iterates:
-        history["iterates"], history["steps"] = iterates, steps
-    if not (torch.isfinite(A).all() and torch.isfinite(S).all()):
-        raise FloatingPointError("PALM produced NaN/inf: check the scale of X and lam")
-    return PALMResult(A=A, S=S, n_iter=n_iter, converged=converged, history=history)
+    S = None if S0 is None else _check_start("S0", S0, (B, n, t), X)
+    iteration = PALMIteration("explicit", "explicit", track_objective=track_objective)
+    return run_iteration(iteration, X.detach(), A.detach(), None if S is None else S.detach(), {"lam": lam},
+                         max_iter=max_iter, tol=tol, callback=callback, keep_iterates=keep_iterates)
 
 
 def estimate_mixing(X: Tensor, S: Tensor, *, max_iter: int = 5000, tol: float = 1e-9, A0: Tensor | None = None) -> Tensor:
     r"""``argmin_A 0.5 ||X - A S||_F^2`` s.t. unit-ball columns, by projected gradient (PALM's A-step to convergence).
 
     Used to get a mixing matrix from networks that only estimate sources
-    (LISTA baseline of Table 2, footnote 5). Batched; stops when
+    (LISTA baseline of Table 2, footnote 5). Batched
+    (:class:`~unrolled.separation.iteration.PALMIteration` with ``S`` kept and
+    the A-step ``1 / (1.01 ||S S^T||_2)`` of each problem); stops when
     ``||dA||_F < tol``. ``A0`` defaults to ``X S^+`` projected.
     """
     X = check_mixtures(X)
@@ -236,14 +243,7 @@ def estimate_mixing(X: Tensor, S: Tensor, *, max_iter: int = 5000, tol: float = 
     if S.shape[0] != X.shape[0] or S.shape[2] != X.shape[2]:
         raise ValueError(f"S must have shape (B, n, t={X.shape[2]}), got {tuple(S.shape)}")
     with torch.no_grad():
-        A = project_columns_unit_ball(X @ torch.linalg.pinv(S)) if A0 is None else A0.clone()
-        L_A = lipschitz_a(S)
-        active = torch.arange(X.shape[0], device=X.device)
-        for _ in range(max_iter):
-            A_new = a_step(X[active], A[active], S[active], L_A[active])
-            done = torch.linalg.matrix_norm(A_new - A[active]) < tol
-            A[active] = A_new
-            active = active[~done]
-            if active.numel() == 0:
-                break
-    return A
+        A = project_columns_unit_ball(X @ torch.linalg.pinv(S)) if A0 is None else A0
+        params = {"gamma_a": palm_step_size(lipschitz_a(S))}
+        res = solve(PALMIteration("none", "ista-ll"), {"X": X, "A0": A, "S0": S}, params, max_iter=max_iter, tol=tol)
+    return res.state["A"]
