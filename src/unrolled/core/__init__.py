@@ -1,5 +1,12 @@
-"""Shared machinery used by every family (and depending on none of them)."""
+"""Shared machinery used by every family (and depending on none of them).
 
+The unrolling core: :class:`Iteration` (an algorithm's step, defined once),
+:func:`solve` (the one batched solver loop), :class:`UnrolledNet` (the same step
+for K layers with learnable parameters), :class:`LayerParameter` (tied/untied,
+constrained) and :mod:`unrolled.core.testing` (the equivalence checks).
+"""
+
+from unrolled.core.iteration import Iteration, Param
 from unrolled.core.metrics import nmse, nmse_db, support_recovery
 from unrolled.core.params import LayerParameter, bounded, positive
 from unrolled.core.prox import (
@@ -9,8 +16,16 @@ from unrolled.core.prox import (
     soft_threshold,
     support_selection_threshold,
 )
+from unrolled.core.result import SolverResult
+from unrolled.core.solve import solve
+from unrolled.core.unrolled_net import UnrolledNet
 
 __all__ = [
+    "Iteration",
+    "Param",
+    "solve",
+    "SolverResult",
+    "UnrolledNet",
     "LayerParameter",
     "bounded",
     "positive",

@@ -19,7 +19,7 @@ every family.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -111,6 +111,41 @@ class Family:
     module: str
     description: str
     solvers: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()  # extra lines for `unrolled list` (e.g. the graph ensembles)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A reproduction: ``run(out_dir, quick=..., device=..., seed=..., progress=..., **settings) -> dict``."""
+
+    name: str
+    paper: str
+    description: str
+    run: Callable[..., dict]
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A side-by-side benchmark: ``run(out_dir=..., quick=..., seed=..., device=...) -> dict``."""
+
+    name: str
+    description: str
+    run: Callable[..., dict]
+    family: str = ""
+
+
+@dataclass(frozen=True)
+class DemoPart:
+    """One part of ``unrolled demo``: ``run(out_dir, seed=..., device=..., progress=...) -> dict``.
+
+    Parts run in increasing ``order``.
+    """
+
+    name: str
+    family: str
+    order: int
+    run: Callable[..., dict]
 
 
 @dataclass(frozen=True)
@@ -190,9 +225,9 @@ class NetSpec:
 FAMILIES: Registry[Family] = Registry("family")
 MODELS: Registry[type] = Registry("model class")
 NETS: Registry[NetSpec] = Registry("net")
-EXPERIMENTS: Registry[Any] = Registry("experiment")
-BENCHMARKS: Registry[Any] = Registry("benchmark")
-DEMO_PARTS: Registry[Any] = Registry("demo part")
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+BENCHMARKS: Registry[Benchmark] = Registry("benchmark")
+DEMO_PARTS: Registry[DemoPart] = Registry("demo part")
 
 
 def register_family(family: Family) -> Family:
@@ -204,6 +239,30 @@ def register_net(spec: NetSpec) -> NetSpec:
     """Register a :class:`NetSpec` (and its class as a loadable model)."""
     MODELS.register(spec.cls.__name__, spec.cls)
     return NETS.register(spec.name, spec)
+
+
+def register_experiment(experiment: Experiment, family: str | None = None) -> Experiment:
+    """Register an :class:`Experiment` (``family`` fills in its family when given)."""
+    if family is not None and experiment.family != family:
+        experiment = replace(experiment, family=family)
+    return EXPERIMENTS.register(experiment.name, experiment)
+
+
+def register_benchmark(benchmark: Benchmark, family: str | None = None) -> Benchmark:
+    """Register a :class:`Benchmark`."""
+    if family is not None and benchmark.family != family:
+        benchmark = replace(benchmark, family=family)
+    return BENCHMARKS.register(benchmark.name, benchmark)
+
+
+def register_demo_part(part: DemoPart) -> DemoPart:
+    """Register a :class:`DemoPart`."""
+    return DEMO_PARTS.register(part.name, part)
+
+
+def demo_parts() -> list[DemoPart]:
+    """The registered demo parts in running order."""
+    return sorted(DEMO_PARTS.values(), key=lambda p: (p.order, p.name))
 
 
 def nets_of(family: str) -> dict[str, NetSpec]:
