@@ -179,6 +179,12 @@ def test_save_load_round_trip(case, tmp_path):
         assert _outputs_equal(loaded(case.inputs), before)
 
 
+def test_save_load_keeps_float32(case, tmp_path):
+    net = case.net().to(torch.float32)
+    save_model(net, tmp_path / "m32")
+    assert load_model(tmp_path / "m32").dtype == torch.float32
+
+
 def test_float32_is_kept(case):
     net = case.net().to(torch.float32)
     out = net(_map(case.inputs, lambda t: t.to(torch.float32) if t.is_floating_point() else t))

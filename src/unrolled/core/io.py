@@ -93,5 +93,8 @@ def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> 
         raise ValueError(f"unknown model class {name!r} in {directory}; known: {sorted(MODELS)}")
     model = MODELS[name](**payload["config"])
     state = load_file(str(Path(directory) / WEIGHTS_FILE))
+    saved = {t.dtype for t in state.values() if t.is_floating_point()}
+    if len(saved) == 1 and saved != {t.dtype for t in model.state_dict().values() if t.is_floating_point()}:
+        model = model.to(saved.pop())  # keep the dtype the model was saved in (its config may not name one)
     model.load_state_dict(state, strict=True)
     return model.to(device)

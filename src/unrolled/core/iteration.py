@@ -145,12 +145,13 @@ class Iteration(abc.ABC):
         return None
 
     def layer_parameter(
-        self, name: str, init, n_layers: int, *, tied: bool | None = None, **kwargs
+        self, name: str, init, n_layers: int, *, tied: bool | None = None, lr_scale: float | None = None, **kwargs
     ) -> LayerParameter:
         """A :class:`~unrolled.core.params.LayerParameter` for the declared parameter ``name``.
 
-        ``tied=None`` uses the declaration's default; extra keyword arguments
-        (``dtype``, ``device``) go to :class:`~unrolled.core.params.LayerParameter`.
+        ``tied=None`` and ``lr_scale=None`` use the declaration's defaults; extra
+        keyword arguments (``dtype``, ``device``) go to
+        :class:`~unrolled.core.params.LayerParameter`.
         """
         spec = self.param(name)
         return LayerParameter(
@@ -158,7 +159,7 @@ class Iteration(abc.ABC):
             n_layers,
             tied=spec.tied if tied is None else tied,
             constraint=spec.constraint,
-            lr_scale=spec.lr_scale,
+            lr_scale=spec.lr_scale if lr_scale is None else lr_scale,
             **kwargs,
         )
 

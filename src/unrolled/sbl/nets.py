@@ -85,7 +85,7 @@ class SBLNet(UnrolledNet):
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
         self.iteration = SBLIteration("lstm")
-        self.n, self.m, self.tied, self._dtype_name = n, m, bool(tied), dtype
+        self.n, self.m, self.tied = n, m, bool(tied)
         cdt = _DTYPES[dtype]
         real = torch.zeros((), dtype=cdt).real.dtype
         # safetensors has no complex dtypes: a complex dictionary is stored as its (n, m, 2) real view
@@ -137,7 +137,9 @@ class SBLNet(UnrolledNet):
         return ([o[0] for o in out], out[-1][1]) if return_layers else out
 
     def config(self) -> dict:
-        return {"n": self.n, "m": self.m, "n_layers": self.n_layers, "tied": self.tied, "dtype": self._dtype_name}
+        real = dtype_name(self.phi_store.dtype)  # the current dtype (after .float(), say), not the constructor's
+        dtype = {"float32": "complex64", "float64": "complex128"}[real] if self._complex else real
+        return {"n": self.n, "m": self.m, "n_layers": self.n_layers, "tied": self.tied, "dtype": dtype}
 
 
 @register_model
@@ -167,10 +169,10 @@ class IHTNet(UnrolledNet):
             raise ValueError(f"d must be <= m={m}, got {d}")
         self.n, self.m, self.d, self.tied = n, m, d, bool(tied)
         self.iteration = ShrinkageIteration(None, hard=d)
-        self._dtype = dtype_from_name(dtype)
+        dt = dtype_from_name(dtype)
         new = self.iteration.layer_parameter
-        self.W1 = new("W1", torch.zeros(m, n, dtype=self._dtype), n_layers, tied=tied)
-        self.W2 = new("W2", torch.zeros(m, m, dtype=self._dtype), n_layers, tied=tied)
+        self.W1 = new("W1", torch.zeros(m, n, dtype=dt), n_layers, tied=tied)
+        self.W2 = new("W2", torch.zeros(m, m, dtype=dt), n_layers, tied=tied)
 
     param_names = ("W1", "W2")
 
@@ -199,4 +201,4 @@ class IHTNet(UnrolledNet):
 
     def config(self) -> dict:
         return {"n": self.n, "m": self.m, "d": self.d, "n_layers": self.n_layers, "tied": self.tied,
-                "dtype": dtype_name(self._dtype)}
+                "dtype": dtype_name(self.W1.raw[0].dtype)}
