@@ -292,3 +292,48 @@ def test_model_feedback_bad_input():
         net.set_dictionary(bad)
     with pytest.raises(ValueError, match="model_feedback=False"):
         GatedFeedbackNet(6, 15, hidden=8).set_dictionary(prob.Phi)
+
+
+def test_sblnet_return_gamma_with_layers(real_problem):
+    Phi, y, _ = real_problem
+    net = SBLNet.from_algorithm(Phi, 1e-4, 3)
+    with torch.no_grad():
+        layers, gamma = net(y, return_layers=True, return_gamma=True)
+        x1, g1 = net(y[1], return_gamma=True)
+    ref = sbl(y, Phi, 1e-4, update="lstm", max_iter=3, tol=0.0)
+    assert len(layers) == 3
+    torch.testing.assert_close(layers[-1], ref.x, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gamma, ref.gamma, rtol=1e-10, atol=1e-12)
+    assert x1.shape == g1.shape == (100,)
+    torch.testing.assert_close(g1, ref.gamma[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sbl-net", "iht-net"])
+def test_registered_nets_equal_their_solver_callbacks(name):
+    """The NetSpec's solver (through solve()) hands its callback the net's layer outputs, iteration by iteration."""
+    from unrolled.core.registry import NETS
+    spec = NETS[name]
+    prob = spec.problem(seed=1, small=True)
+    y, _ = prob.sample(7, torch.Generator().manual_seed(0))
+    net = spec.from_algorithm(prob, 5, False, spec.options)
+    with torch.no_grad():
+        layers = net(y, return_layers=True)
+    seen = []
+    res = spec.solver(prob, y, 5, 0.0, lambda k, e: seen.append(e.clone()), spec.options)
+    assert len(seen) == 5 and (res.n_iter == 5).all()
+    for a, b in zip(layers, seen):
+        torch.testing.assert_close(a, b, rtol=0, atol=spec.equivalence_atol)
+
+
+@pytest.mark.parametrize("update", ["em", "mackay"])
+def test_sbl_baselines_callback_sees_posterior_means(update):
+    from unrolled.core.registry import NETS
+    spec = NETS["sbl-net"]
+    prob = spec.problem(seed=2, small=True)
+    y, _ = prob.sample(6, torch.Generator().manual_seed(1))
+    seen = []
+    spec.baselines[f"SBL ({'EM' if update == 'em' else 'MacKay'})"](prob, y, 4, 0.0, lambda k, e: seen.append(e.clone()),
+                                                                    spec.options)
+    for k in (1, 4):
+        ref = sbl(y, prob.Phi, spec.options["lam"], update=update, max_iter=k, tol=0.0)
+        torch.testing.assert_close(seen[k - 1], ref.x, rtol=0, atol=0)

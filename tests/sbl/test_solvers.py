@@ -286,3 +286,30 @@ def test_doa_snr_range_per_sample():
     clean = x @ prob.Phi.T
     snr = 10 * torch.log10(clean.abs().pow(2).sum(-1) / (y - clean).abs().pow(2).sum(-1))
     assert snr.min() < 5.0 and snr.max() > 25.0  # each sample draws its own SNR in the range
+
+
+@pytest.mark.parametrize("update", ["em", "mackay", "lstm"])
+def test_callback_and_history_common_format(easy, update):
+    """solve()'s format: callback(k, gamma) from k = 1 with converged problems frozen at their final gamma;
+    history['objective'][k-1] the batch mean of (5) at the gamma after update k, 'criterion' the batch max of
+    the relative change of gamma (converged problems with their last values)."""
+    Phi, y, _ = easy
+    lam = 1e-3
+    seen = []
+    res = sbl(y[:6], Phi, lam, update=update, max_iter=400, tol=1e-4, callback=lambda k, g: seen.append((k, g.clone())))
+    assert [k for k, _ in seen] == list(range(1, len(seen) + 1)) and len(seen) == int(res.n_iter.max())
+    assert len(res.history["objective"]) == len(res.history["criterion"]) == len(seen)
+    assert int(res.n_iter.min()) < int(res.n_iter.max())  # some problems freeze before others
+    prev = torch.ones_like(res.gamma)
+    last = torch.zeros(6, dtype=DT)
+    for k, g in seen:
+        frozen = res.converged & (res.n_iter <= k)
+        torch.testing.assert_close(g[frozen], res.gamma[frozen], rtol=0, atol=0)
+        assert res.history["objective"][k - 1] == pytest.approx(float(sbl_objective(y[:6], Phi, g, lam).mean()),
+                                                                rel=1e-9)
+        live = ~(res.converged & (res.n_iter < k))
+        last[live] = ((g - prev).abs().amax(-1) / prev.amax(-1))[live]
+        assert res.history["criterion"][k - 1] == pytest.approx(float(last.max()), rel=1e-9)
+        prev = g
+    torch.testing.assert_close(seen[-1][1], res.gamma, rtol=0, atol=0)
+    torch.testing.assert_close(res.x, posterior(y[:6], Phi, res.gamma, lam)[0], rtol=1e-12, atol=1e-14)

@@ -17,6 +17,7 @@ from unrolled.sbl.metrics import (
     support_loss,
     top_d_support,
 )
+from unrolled.sbl.iteration import SBLIteration
 from unrolled.sbl.nets import IHTNet, SBLNet
 from unrolled.sbl.photometric import (PhotometricCorruptionProblem, angular_error, light_directions,
                                       normals_from_corruption, nullspace_dictionary, render_sphere, residual_decode)
@@ -36,7 +37,7 @@ SUMMARY = (
 __all__ = [
     "SUMMARY",
     "CorrelatedSparseProblem", "DOAProblem", "correlated_dictionary", "steering_matrix",
-    "sbl", "sbl_objective", "SBLResult", "screened_sbl", "candidate_gamma0",
+    "sbl", "sbl_objective", "SBLResult", "SBLIteration", "screened_sbl", "candidate_gamma0",
     "SBLNet", "IHTNet", "GatedFeedbackNet", "MaxSparseNet",
     "top_d_support", "strict_accuracy", "loose_accuracy", "least_squares_on_support", "support_loss", "pairwise_support_loss",
     "chamfer_distance",

@@ -25,6 +25,11 @@ and the monotone decrease of (5).
 Complex data use conjugate transposes throughout and ``sign(nu) = nu/|nu|``. Every problem stops on
 its own criterion, the relative change ``max_i |gamma_new - gamma|_i / max_i gamma_i < tol``, and is
 then frozen.
+
+The updates are the steps of :class:`~unrolled.sbl.iteration.SBLIteration` (the one definition, shared with
+:class:`~unrolled.sbl.nets.SBLNet`); :func:`sbl` validates its arguments and runs that iteration with
+:func:`unrolled.core.solve.solve`, which reuses each step's posterior (one Cholesky factorisation per
+iteration).
 """
 
 from __future__ import annotations
@@ -36,11 +41,11 @@ import torch
 from torch import Tensor
 
 from unrolled.core.result import SolverResult
+from unrolled.core.solve import solve
 from unrolled.core.validation import as_batch, check_int, check_positive, check_same_dtype_device, check_tensor
+from unrolled.sbl.iteration import UPDATES, SBLIteration, posterior, sigma_y
 
-__all__ = ["SBLResult", "sbl", "sbl_objective", "posterior", "check_dictionary", "UPDATES"]
-
-UPDATES = ("em", "mackay", "lstm")
+__all__ = ["SBLResult", "sbl", "sbl_objective", "posterior", "sigma_y", "check_dictionary", "UPDATES"]
 
 
 @dataclass
@@ -71,57 +76,11 @@ def _check(y: Tensor, Phi: Tensor, lam) -> tuple[Tensor, bool, float]:
     return yb, single, check_positive("lam", lam)
 
 
-def sigma_y(Phi: Tensor, gamma: Tensor, lam) -> Tensor:
-    r"""``(B, n, n)`` covariance of ``y`` under the prior, :math:`\lambda I + \Phi\Gamma\Phi^H`, for ``gamma``
-    ``(B, m)``."""
-    eye = torch.eye(Phi.shape[0], dtype=Phi.dtype, device=Phi.device)
-    return lam * eye + (Phi * gamma.to(Phi.dtype).unsqueeze(1)) @ Phi.mH
-
-
-def posterior(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple[Tensor, Tensor, Tensor]:
-    r"""Posterior quantities at ``gamma`` (batched; no validation).
-
-    Returns
-    -------
-    (mean, q, cost) : Tensor
-        ``mean`` ``(B, m)``: :math:`\Gamma\Phi^H\Sigma_y^{-1}y` (eq. 4);
-        ``q`` ``(B, m)`` real: :math:`\mathrm{diag}(\Phi^H\Sigma_y^{-1}\Phi)`;
-        ``cost`` ``(B,)``: the type-II cost (5).
-    """
-    n = Phi.shape[0]
-    chol = torch.linalg.cholesky(sigma_y(Phi, gamma, lam))
-    rhs = torch.cat([y.unsqueeze(-1), Phi.expand(y.shape[0], n, Phi.shape[1])], dim=-1)
-    sol = torch.cholesky_solve(rhs, chol)  # Sigma_y^{-1} [y, Phi]
-    v, k = sol[..., 0], sol[..., 1:]
-    mean = gamma * (v @ Phi.conj())  # Gamma Phi^H Sigma_y^{-1} y, batch-first
-    q = (Phi.conj() * k).sum(dim=-2).real
-    cost = (y.conj() * v).sum(-1).real + 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1).real).sum(-1)
-    return mean, q.clamp_min(0.0), cost
-
-
 def sbl_objective(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> Tensor:
     r"""Per-problem type-II cost (5), :math:`y^H\Sigma_y^{-1}y + \log|\Sigma_y|`, for ``gamma`` ``(B, m)``."""
     yb, _, lam = _check(y, Phi, lam)
     check_tensor("gamma", gamma, ndim=(1, 2))
     return posterior(yb, Phi, gamma.reshape(yb.shape[0], -1), lam)[2]
-
-
-def _step(update: str, y: Tensor, Phi: Tensor, gamma: Tensor, lam: float, mu: float) -> tuple[Tensor, Tensor]:
-    """One update of ``gamma`` for the rows given; returns ``(gamma_new, cost at the old gamma)``."""
-    mean, q, cost = posterior(y, Phi, gamma, lam)
-    if update == "em":
-        new = mean.abs().pow(2) + (gamma - gamma.pow(2) * q).clamp_min(0.0)
-    elif update == "mackay":
-        denom = gamma * q
-        tiny = torch.finfo(gamma.dtype).tiny
-        new = torch.where(denom > tiny, mean.abs().pow(2) / denom.clamp_min(tiny), torch.zeros_like(gamma))
-    else:  # 'lstm', eqs. (8)-(11) with alpha = 1, beta = 0
-        w = q.sqrt()
-        nu = mean + mu * (y - mean @ Phi.T) @ Phi.conj()
-        mag = nu.abs()
-        shrunk = (mag - mu * lam * w).clamp_min(0.0)  # input gate times |candidate|
-        new = torch.where(w > 0, shrunk / w.clamp_min(torch.finfo(w.dtype).tiny), torch.zeros_like(w))
-    return new, cost
 
 
 def sbl(
@@ -159,19 +118,22 @@ def sbl(
     mu : float, optional
         Step of the ``'lstm'`` update, default ``1/||Phi||_2^2``; must be positive.
     callback : callable, optional
-        ``callback(k, gamma)`` after iteration ``k`` with the ``(B, m)`` hyperparameters.
+        ``callback(k, gamma)`` after iteration ``k`` (1-based) with the ``(B, m)`` hyperparameters,
+        converged problems at their frozen values. It must not modify ``gamma``.
 
     Returns
     -------
     SBLResult
         ``x`` the posterior mean (4) at the final ``gamma``, ``gamma``, ``n_iter``, ``converged``;
-        ``history['objective']`` (batch mean of (5) over the problems still running, at the
-        iterate before each update) and ``history['criterion']`` (batch max relative change).
+        ``history['objective']`` (batch mean of the type-II cost (5) after each update, converged
+        problems at their frozen values) and ``history['criterion']`` (batch max relative change).
 
     Raises
     ------
     ValueError
         On a bad argument (zero columns, wrong length, NaN/inf, ...); the message names it.
+    FloatingPointError
+        When the hyperparameters become non-finite (``lam`` too small for the dtype).
     """
     yb, single, lam = _check(y, Phi, lam)
     check_tensor("y", yb)
@@ -189,33 +151,32 @@ def sbl(
             raise ValueError(f"gamma0 must have shape ({m},) or ({B}, {m}), got {tuple(gamma0.shape)}")
         if not bool((gamma0 >= 0).all()) or not bool((gamma0 > 0).any(-1).all()):
             raise ValueError("gamma0 must be non-negative with at least one positive entry per problem")
-        gamma = gamma0.to(real).expand(B, m).clone()
-    mu = 1.0 / float(torch.linalg.matrix_norm(Phi, ord=2) ** 2) if mu is None else check_positive("mu", mu)
-    n_iter = torch.full((B,), max_iter, dtype=torch.int64, device=Phi.device)
-    converged = torch.zeros(B, dtype=torch.bool, device=Phi.device)
-    active = torch.arange(B, device=Phi.device)
-    history: dict[str, list[float]] = {"objective": [], "criterion": []}
-    with torch.no_grad():
-        for k in range(1, max_iter + 1):
-            g_old = gamma[active]
-            g_new, cost = _step(update, yb[active], Phi, g_old, lam, mu)
-            if not torch.isfinite(g_new).all():
-                raise FloatingPointError(f"SBL produced non-finite hyperparameters at iteration {k}; "
-                                         f"lam={lam} may be too small for this dtype")
-            change = (g_new - g_old).abs().amax(-1) / g_old.amax(-1).clamp_min(torch.finfo(real).tiny)
-            gamma[active] = g_new
-            history["objective"].append(float(cost.mean()))
-            history["criterion"].append(float(change.max()))
-            if callback is not None:
-                callback(k, gamma)
-            done = change < tol
-            if done.any():
-                idx = active[done]
-                n_iter[idx], converged[idx] = k, True
-                active = active[~done]
-            if active.numel() == 0:
-                break
-        x = posterior(yb, Phi, gamma, lam)[0]
+        gamma = gamma0.detach().to(device=Phi.device, dtype=real).expand(B, m).clone()
+    mu = default_mu(Phi) if mu is None else check_positive("mu", mu)
+    res = run_sbl(yb, Phi, lam, update, gamma, mu, max_iter=max_iter, tol=tol, callback=callback, readout="gamma")
+    x, gamma = res.state["mean"], res.state["gamma"]
     if single:
-        return SBLResult(x=x[0], n_iter=n_iter[0], converged=converged[0], history=history, gamma=gamma[0])
-    return SBLResult(x=x, n_iter=n_iter, converged=converged, history=history, gamma=gamma)
+        return SBLResult(x=x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history, gamma=gamma[0])
+    return SBLResult(x=x, n_iter=res.n_iter, converged=res.converged, history=res.history, gamma=gamma)
+
+
+def default_mu(Phi: Tensor) -> float:
+    """Default step of the LSTM form, ``1 / ||Phi||_2^2`` (the monotone range of eq. 12)."""
+    return 1.0 / float(torch.linalg.matrix_norm(Phi, ord=2) ** 2)
+
+
+def run_sbl(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma0: Tensor | None, mu: float, *, max_iter: int,
+            tol: float, callback: Callable[[int, Tensor], None] | None = None, readout: str = "x") -> SolverResult:
+    """:class:`~unrolled.sbl.iteration.SBLIteration` run by :func:`~unrolled.core.solve.solve` on validated input.
+
+    ``yb`` ``(B, n)``; ``readout`` is what ``callback`` sees (``'x'``: posterior means, ``'gamma'``); the
+    result's ``state`` holds ``gamma`` and the posterior ``mean`` at it. Used by :func:`sbl` and by the
+    net registrations (whose callbacks compare posterior means with the nets' layer outputs).
+    """
+    Phi = Phi.detach()
+    data = {"y": yb.detach(), "Phi": Phi, "readout": readout}
+    if gamma0 is not None:
+        data["gamma0"] = gamma0
+    params = {"lam": lam, "mu": mu, "alpha": 1.0, "beta": 0.0}
+    return solve(SBLIteration(update, reuse_posterior=True), data, params, max_iter=max_iter, tol=tol,
+                 callback=callback)

@@ -1,0 +1,179 @@
+r"""The one iteration of the SBL family: a hyperparameter update of sparse Bayesian learning.
+
+:func:`~unrolled.sbl.solvers.sbl` (every update) and :class:`~unrolled.sbl.nets.SBLNet` (the LSTM form)
+run :class:`SBLIteration`. Sizes: ``Phi`` is ``(n, m)`` (``n`` measurements, ``m`` atoms), ``y`` is
+``(B, n)``, the hyperparameters ``gamma`` and the codes ``x`` are ``(B, m)``. At the state's ``gamma``,
+:func:`posterior` gives the posterior mean ``u`` (eq. 4) and :math:`q = \mathrm{diag}(\Phi^H\Sigma_y^{-1}\Phi)`
+with :math:`\Sigma_y = \lambda_k I + \Phi\Gamma\Phi^H`; the step is then
+
+* ``'em'``:     :math:`\gamma \leftarrow |u|^2 + (\gamma - \gamma^2 q)_+`;
+* ``'mackay'``: :math:`\gamma \leftarrow |u|^2 / (\gamma q)` (zero where :math:`\gamma q` underflows);
+* ``'lstm'`` (eqs. 8-11, generalised by the net's gates): :math:`w = q^{1/2}`,
+  :math:`\nu = u + \mu_k\Phi^H(y - \Phi u)`,
+  :math:`x^{+} = \beta_k x + \alpha_k\,\mathrm{sign}(\nu)\,[|\nu| - \mu_k\lambda_k w]_+`,
+  :math:`\gamma^{+} = |x^{+}| / w`. SBL's LSTM form is :math:`\alpha = 1, \beta = 0`.
+
+Parameters (``params`` of :meth:`SBLIteration.step`): ``lam`` (noise variance, positive), ``mu`` (step of the
+LSTM form, positive), ``alpha`` (input-gate scale, positive), ``beta`` (forget gate); the EM and MacKay
+updates read ``lam`` only.
+
+Data: ``y`` ``(B, n)`` (batched), ``Phi`` ``(n, m)``, optionally ``gamma0`` ``(B, m)`` (batched; default
+ones) and ``readout``: what :meth:`~SBLIteration.readout` returns, ``'x'`` (the posterior mean at the
+state's ``gamma``, the net's output; default), ``'gamma'``, or ``'both'`` (the pair).
+
+Two ways to get the posterior (the one costly part, a batched Cholesky factorisation)
+-------------------------------------------------------------------------------------
+``reuse_posterior=False`` (nets): each step factorises at ``(gamma, lam_k)`` of its own layer; the readout
+factorises once more at the last ``gamma``. ``reuse_posterior=True`` (the solver, whose ``lam`` is the same
+at every iteration): each step also factorises at its *new* ``gamma`` and keeps the posterior mean, ``q`` and
+the type-II cost (5) in the state, so the next step, the readout (the solver's ``x``) and the objective reuse
+them: one factorisation per iteration instead of two or three. The update itself is the same code in both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor
+
+from unrolled.core.iteration import Data, Iteration, Param, State
+
+__all__ = ["SBLIteration", "UPDATES", "posterior", "sigma_y"]
+
+UPDATES = ("em", "mackay", "lstm")
+READOUTS = ("x", "gamma", "both")
+
+
+def sigma_y(Phi: Tensor, gamma: Tensor, lam) -> Tensor:
+    r"""``(B, n, n)`` covariance of ``y`` under the prior, :math:`\lambda I + \Phi\Gamma\Phi^H`, for ``gamma``
+    ``(B, m)`` (``lam`` a scalar, or ``(B, 1, 1)`` per problem)."""
+    eye = torch.eye(Phi.shape[0], dtype=Phi.dtype, device=Phi.device)
+    return lam * eye + (Phi * gamma.to(Phi.dtype).unsqueeze(1)) @ Phi.mH
+
+
+def posterior(y: Tensor, Phi: Tensor, gamma: Tensor, lam) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Posterior quantities at ``gamma`` (batched; no validation).
+
+    Returns
+    -------
+    (mean, q, cost) : Tensor
+        ``mean`` ``(B, m)``: :math:`\Gamma\Phi^H\Sigma_y^{-1}y` (eq. 4);
+        ``q`` ``(B, m)`` real: :math:`\mathrm{diag}(\Phi^H\Sigma_y^{-1}\Phi)`;
+        ``cost`` ``(B,)``: the type-II cost (5).
+    """
+    n = Phi.shape[0]
+    chol = torch.linalg.cholesky(sigma_y(Phi, gamma, lam))
+    rhs = torch.cat([y.unsqueeze(-1), Phi.expand(y.shape[0], n, Phi.shape[1])], dim=-1)
+    sol = torch.cholesky_solve(rhs, chol)  # Sigma_y^{-1} [y, Phi]
+    v, k = sol[..., 0], sol[..., 1:]
+    mean = gamma * (v @ Phi.conj())  # Gamma Phi^H Sigma_y^{-1} y, batch-first
+    q = (Phi.conj() * k).sum(dim=-2).real
+    cost = (y.conj() * v).sum(-1).real + 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1).real).sum(-1)
+    return mean, q.clamp_min(0.0), cost
+
+
+class SBLIteration(Iteration):
+    """One SBL hyperparameter update (see the module docstring).
+
+    Parameters
+    ----------
+    update : {'em', 'mackay', 'lstm'}
+        The update of ``gamma``.
+    reuse_posterior : bool, default False
+        Keep the posterior at the new ``gamma`` in the state for the next step (only valid when ``lam`` is
+        the same at every step: the solver).
+
+    Notes
+    -----
+    The state holds ``gamma`` (real, ``(B, m)``), for ``'lstm'`` the cell ``x`` (dtype of ``y``), and either
+    ``mean, q, cost`` (``reuse_posterior``) or ``lam`` ``(B,)`` (the last step's, for the readout). The stopping
+    criterion is the relative change ``max_i |gamma_new - gamma|_i / max_i gamma_i``; the objective the
+    type-II cost (5).
+    """
+
+    batched = ("y", "gamma0")
+    params = (
+        Param("lam", "positive", doc="noise variance lambda of eq. (3)"),
+        Param("mu", "positive", doc="step of the LSTM form, eq. (9)"),
+        Param("alpha", "positive", doc="input-gate scale, eq. (10) (1 in SBL)"),
+        Param("beta", doc="forget gate, eq. (10) (0 in SBL)"),
+    )
+
+    def __init__(self, update: str = "lstm", *, reuse_posterior: bool = False):
+        if update not in UPDATES:
+            raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
+        self.update = update
+        self.reuse_posterior = bool(reuse_posterior)
+
+    # ------------------------------------------------------------ helpers
+    def _posterior_state(self, y: Tensor, Phi: Tensor, gamma: Tensor, lam) -> State:
+        if self.reuse_posterior:
+            mean, q, cost = posterior(y, Phi, gamma, lam)
+            return {"mean": mean, "q": q, "cost": cost}
+        return {"lam": torch.as_tensor(lam, dtype=gamma.dtype, device=gamma.device).expand(gamma.shape[0])}
+
+    def _update(self, state: State, y: Tensor, Phi: Tensor, mean: Tensor, q: Tensor,
+                params: Mapping[str, Any]) -> State:
+        """The new ``gamma`` (and cell ``x``) from the posterior ``mean, q`` at the state's ``gamma``."""
+        gamma = state["gamma"]
+        tiny = torch.finfo(gamma.dtype).tiny
+        if self.update == "em":
+            return {"gamma": mean.abs().pow(2) + (gamma - gamma.pow(2) * q).clamp_min(0.0)}
+        if self.update == "mackay":
+            denom = gamma * q
+            return {"gamma": torch.where(denom > tiny, mean.abs().pow(2) / denom.clamp_min(tiny),
+                                         torch.zeros_like(gamma))}
+        lam, mu = params["lam"], params["mu"]
+        w = q.clamp_min(tiny).sqrt()
+        nu = mean + mu * (y - mean @ Phi.T) @ Phi.conj()
+        mag = nu.abs()
+        gate_in = params["alpha"] * (mag - mu * lam * w).clamp_min(0.0)  # eq. (9), input gate
+        x = params["beta"] * state["x"] + gate_in * (nu / mag.clamp_min(tiny))  # eq. (10), sign(nu) candidate
+        return {"gamma": x.abs() / w, "x": x}  # eq. (11), output gate 1/w
+
+    # ------------------------------------------------------------ Iteration
+    def init(self, data: Data, params: Mapping[str, Any]) -> State:
+        y, Phi = data["y"], data["Phi"]
+        real = Phi.real.dtype if Phi.is_complex() else Phi.dtype
+        gamma = data.get("gamma0")
+        if gamma is None:
+            gamma = torch.ones(y.shape[0], Phi.shape[1], dtype=real, device=Phi.device)
+        state = {"gamma": gamma}  # first: solve() takes the (real) dtype of its statistics from it
+        if self.update == "lstm":
+            state["x"] = torch.zeros(y.shape[0], Phi.shape[1], dtype=y.dtype, device=y.device)
+        state.update(self._posterior_state(y, Phi, gamma, params["lam"]))
+        return state
+
+    def step(self, k: int, state: State, data: Data, params: Mapping[str, Any]) -> State:
+        y, Phi = data["y"], data["Phi"]
+        if self.reuse_posterior:
+            mean, q = state["mean"], state["q"]
+        else:
+            mean, q, _ = posterior(y, Phi, state["gamma"], params["lam"])
+        new = self._update(state, y, Phi, mean, q, params)
+        if self.reuse_posterior and not bool(torch.isfinite(new["gamma"]).all()):
+            raise FloatingPointError(f"SBL produced non-finite hyperparameters at iteration {k + 1}; "
+                                     f"lam={params['lam']} may be too small for this dtype")
+        new.update(self._posterior_state(y, Phi, new["gamma"], params["lam"]))
+        return new
+
+    def readout(self, state: State, data: Data):
+        which = data.get("readout", "x")
+        gamma = state["gamma"]
+        if which == "gamma":
+            return gamma
+        if self.reuse_posterior:
+            mean = state["mean"]
+        else:
+            mean = posterior(data["y"], data["Phi"], gamma, state["lam"].reshape(-1, 1, 1))[0]
+        return (mean, gamma) if which == "both" else mean
+
+    def criterion(self, new: State, old: State, data: Data, params: Mapping[str, Any]) -> Tensor:
+        g_new, g_old = new["gamma"], old["gamma"]
+        return (g_new - g_old).abs().amax(-1) / g_old.amax(-1).clamp_min(torch.finfo(g_old.dtype).tiny)
+
+    def objective(self, state: State, data: Data, params: Mapping[str, Any]) -> Tensor:
+        if self.reuse_posterior:
+            return state["cost"]
+        return posterior(data["y"], data["Phi"], state["gamma"], params["lam"])[2]
