@@ -38,7 +38,11 @@ def _batch_size(state: State, iteration: Iteration) -> tuple[int, torch.device, 
     for key, t in state.items():
         if t.shape[0] != B:
             raise ValueError(f"{iteration.name}: state entry {key!r} has {t.shape[0]} rows, expected {B} (batch-first)")
-    return B, first.device, first.dtype
+    # statistics (criterion, objective) are real: the first real floating entry's dtype
+    real = next((t.dtype for t in state.values() if t.is_floating_point()), None)
+    if real is None:
+        real = next((t.real.dtype for t in state.values() if t.is_complex()), torch.float64)
+    return B, first.device, real
 
 
 def _take(mapping: Mapping[str, Any], keys, index: Tensor) -> dict:
