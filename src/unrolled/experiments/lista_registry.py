@@ -24,6 +24,12 @@ def _fista_vs_sklearn(**kwargs):
     return run(**kwargs)
 
 
+def _lasso_vs_sklearn(**kwargs):
+    from unrolled.experiments.bench_lasso_sklearn import run
+
+    return run(**kwargs)
+
+
 def _lista_cpss_vs_fista(**kwargs):
     from unrolled.experiments.bench_lista_fista import run
 
@@ -52,6 +58,11 @@ BENCHMARKS: dict[str, Benchmark] = {
         "fista-vs-sklearn",
         "batched FISTA on 1000 Lasso problems (250x500) vs a loop of scikit-learn Lasso at the same objective",
         _fista_vs_sklearn,
+    ),
+    "lasso-vs-sklearn": Benchmark(
+        "lasso-vs-sklearn",
+        "working-set lasso vs batched FISTA, a loop of scikit-learn Lasso and of skglm Lasso, matched objectives",
+        _lasso_vs_sklearn,
     ),
     "lista-cpss-vs-fista": Benchmark(
         "lista-cpss-vs-fista",

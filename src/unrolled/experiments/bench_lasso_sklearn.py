@@ -1,0 +1,223 @@
+"""The working-set :func:`~unrolled.sparse_coding.lasso.lasso` against FISTA, scikit-learn and skglm, in one run.
+
+Draws ``--n-problems`` noisy sparse-coding problems sharing one dictionary
+(:class:`~unrolled.sparse_coding.data.SparseCodingProblem`, SNR 40 dB) and solves
+them with
+
+* ``lasso`` (batched working sets, this library's reference solver),
+* ``fista`` (batched, the algorithm the nets unroll),
+* a loop of ``sklearn.linear_model.Lasso(alpha=lam/m, fit_intercept=False)``
+  (its objective is ours divided by ``m``),
+* a loop of ``skglm.Lasso(alpha=lam/m, fit_intercept=False)`` when skglm is
+  installed (``pip install skglm``; the ``dev`` extra has it),
+
+timing each with ``time.perf_counter`` side by side in the same process. Every
+result is scored on the same float64 objective ``F(x) = 0.5||y - Ax||^2 +
+lam||x||_1`` against the best of all solvers per problem, ``F*``: the table
+reports mean and max ``(F - F*) / F*`` next to the times, and the ratio
+``reference time / lasso time`` (> 1: ``lasso`` is faster). The torch thread
+count and the machine's load are printed with the table; ``--threads`` sets
+``torch.set_num_threads`` (the sklearn / skglm loops run single-problem
+Cython / numba code, one thread).
+
+Examples
+--------
+::
+
+    unrolled benchmark lasso-vs-sklearn                # 1000 problems, 250 x 500, lam 0.1
+    unrolled benchmark lasso-vs-sklearn --quick        # 100 problems, a smoke run
+    python -m unrolled.experiments.bench_lasso_sklearn --n-problems 200 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from unrolled.sparse_coding.data import SparseCodingProblem
+from unrolled.sparse_coding.lasso import lasso
+from unrolled.sparse_coding.solvers import fista
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n-problems", type=int, default=1000, help="number of problems (batch size)")
+    ap.add_argument("--m", type=int, default=250, help="measurements")
+    ap.add_argument("--n", type=int, default=500, help="code size")
+    ap.add_argument("--p", type=float, default=0.1, help="probability of a non-zero code entry")
+    ap.add_argument("--snr", type=float, default=40.0, help="measurement SNR in dB")
+    ap.add_argument("--lam", type=float, default=0.1, help="Lasso weight lambda (0.5||y-Ax||^2 scaling)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the dictionary and of the samples")
+    ap.add_argument("--tol", type=float, default=1e-6, help="lasso / FISTA tolerance on the normalised KKT violation")
+    ap.add_argument("--sklearn-tol", type=float, default=1e-6, help="sklearn / skglm tol (duality-gap based)")
+    ap.add_argument("--no-fista", action="store_true", help="skip FISTA (the slowest)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
+    ap.add_argument("--device", default="cpu", help="device of the batched torch solvers")
+    ap.add_argument("--out", default=None, help="optional JSON file for the results")
+    args = ap.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error("--device cuda requested but CUDA is not available")
+    return args
+
+
+def lasso_objective(Y: np.ndarray, A: np.ndarray, X: np.ndarray, lam: float) -> np.ndarray:
+    """Per-problem ``0.5||y - Ax||^2 + lam||x||_1`` in float64 (rows of ``Y``, ``X``)."""
+    R = Y - X @ A.T
+    return 0.5 * np.einsum("ij,ij->i", R, R) + lam * np.abs(X).sum(axis=1)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _loop(make, A_np: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Fit ``make()`` to every row of ``Y``; returns codes, seconds and iteration counts."""
+    X = np.empty((Y.shape[0], A_np.shape[1]))
+    its = np.zeros(Y.shape[0])
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for b in range(Y.shape[0]):
+            model = make().fit(A_np, Y[b])
+            X[b] = model.coef_
+            its[b] = np.mean(getattr(model, "n_iter_", np.nan))
+    return X, time.perf_counter() - t0, its
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Run every solver and return the measurements."""
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    prob = SparseCodingProblem(m=args.m, n=args.n, p=args.p, snr_db=args.snr, seed=args.seed, device=args.device)
+    y, _ = prob.sample(args.n_problems, torch.Generator().manual_seed(args.seed + 1))
+    A = prob.A
+    A_np = np.asfortranarray(A.cpu().numpy())
+    Y_np = y.cpu().numpy()
+    alpha = args.lam / args.m
+    rows: dict[str, dict] = {}
+    codes: dict[str, np.ndarray] = {}
+
+    # warm-ups (allocator, numba compilation) outside the timed regions
+    lasso(y[:2], A, args.lam)
+    fista(y[:2], A, args.lam, max_iter=5, tol=0.0)
+    _sync(args.device)
+
+    t0 = time.perf_counter()
+    res = lasso(y, A, args.lam, tol=args.tol)
+    _sync(args.device)
+    rows["lasso"] = {"label": "unrolled lasso (batched, working sets)", "seconds": time.perf_counter() - t0,
+                     "mean_iter": float(res.n_iter.double().mean()), "converged": int(res.converged.sum()),
+                     "iter_unit": "outer", "ws_size": res.history["ws_size"], "inner_iter": res.history["inner_iter"]}
+    codes["lasso"] = res.x.cpu().numpy()
+
+    if not args.no_fista:
+        t0 = time.perf_counter()
+        rf = fista(y, A, args.lam, tol=args.tol, max_iter=20_000)
+        _sync(args.device)
+        rows["fista"] = {"label": "unrolled fista (batched)", "seconds": time.perf_counter() - t0,
+                         "mean_iter": float(rf.n_iter.double().mean()), "converged": int(rf.converged.sum()),
+                         "iter_unit": "iterations"}
+        codes["fista"] = rf.x.cpu().numpy()
+
+    from sklearn.linear_model import Lasso as SkLasso
+
+    X, sec, its = _loop(lambda: SkLasso(alpha=alpha, fit_intercept=False, tol=args.sklearn_tol, max_iter=100_000),
+                        A_np, Y_np)
+    rows["sklearn"] = {"label": "sklearn Lasso (loop)", "seconds": sec, "mean_iter": float(its.mean()),
+                       "iter_unit": "epochs"}
+    codes["sklearn"] = X
+    try:
+        from skglm import Lasso as SkglmLasso
+    except ImportError:  # optional reference
+        rows["skglm"] = {"label": "skglm Lasso (loop)", "skipped": "skglm not installed"}
+    else:
+        make = lambda: SkglmLasso(alpha=alpha, fit_intercept=False, tol=args.sklearn_tol, max_iter=100)  # noqa: E731
+        make().fit(A_np, Y_np[0])  # numba compilation
+        X, sec, its = _loop(make, A_np, Y_np)
+        rows["skglm"] = {"label": "skglm Lasso (loop)", "seconds": sec, "mean_iter": float(its.mean()),
+                         "iter_unit": "outer"}
+        codes["skglm"] = X
+
+    A64 = A.cpu().double().numpy()
+    Y64 = y.cpu().double().numpy()
+    F = {k: lasso_objective(Y64, A64, X, args.lam) for k, X in codes.items()}
+    F_best = np.min(np.stack(list(F.values())), axis=0)
+    t_lasso = rows["lasso"]["seconds"]
+    for k, Fk in F.items():
+        gap = (Fk - F_best) / F_best
+        rows[k].update(mean_rel_gap=float(gap.mean()), max_rel_gap=float(gap.max()),
+                       ratio_over_lasso=rows[k]["seconds"] / t_lasso)
+    return {
+        "config": {k: v for k, v in vars(args).items() if k != "out"},
+        "problem": prob.config(),
+        "solvers": rows,
+        "machine": {
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "cpu_count": os.cpu_count(),
+            "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "platform": platform.platform(),
+            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        },
+    }
+
+
+def markdown_table(r: dict) -> str:
+    """The results as a Markdown table, with the settings it ran under."""
+    c, mach = r["config"], r["machine"]
+    lines = [
+        f"{c['n_problems']} problems, A {c['m']}x{c['n']}, p={c['p']}, SNR {c['snr']} dB, lam={c['lam']}; "
+        f"lasso/fista tol={c['tol']} (KKT), sklearn/skglm tol={c['sklearn_tol']}; device {mach['device']}",
+        f"threads: torch {mach['torch_threads']} (interop {mach['interop_threads']}), "
+        f"OMP_NUM_THREADS={mach['OMP_NUM_THREADS']}, {mach['cpu_count']} CPUs, load avg {mach['load_avg_1min']}",
+        "",
+        "| solver | wall s | time / lasso time | mean (F-F*)/F* | max (F-F*)/F* | mean iter |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in r["solvers"].values():
+        if "skipped" in s:
+            lines.append(f"| {s['label']} | skipped: {s['skipped']} | | | | |")
+            continue
+        lines.append(f"| {s['label']} | {s['seconds']:.3f} | {s['ratio_over_lasso']:.1f}x | {s['mean_rel_gap']:.1e} "
+                     f"| {s['max_rel_gap']:.1e} | {s['mean_iter']:.1f} {s['iter_unit']} |")
+    ls = r["solvers"]["lasso"]
+    lines += ["", f"lasso working-set sizes per outer iteration {ls['ws_size']}, "
+                  f"restricted FISTA iterations {ls['inner_iter']}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Entry point: run, print the table, optionally write JSON."""
+    args = parse_args(argv)
+    results = measure(args)
+    print(markdown_table(results))
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(results, fh, indent=2)
+    return results
+
+
+def run(out_dir="unrolled-bench", quick: bool = False, seed: int = 0, device: str = "cpu") -> dict:
+    """Entry point of ``unrolled benchmark lasso-vs-sklearn`` (``quick``: 100 problems)."""
+    from pathlib import Path
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    argv = ["--seed", str(seed), "--device", device, "--out", str(Path(out_dir) / "lasso_vs_sklearn.json")]
+    if quick:
+        argv += ["--n-problems", "100"]
+    return main(argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+r"""A fast batched Lasso solver: working sets, a restricted FISTA and an exact sign-pattern polish.
+
+:func:`lasso` solves, for every row :math:`y_b` of a batch sharing one dictionary ``A``,
+
+.. math::
+    :label: lasso
+
+    \min_x F_b(x) = \tfrac12 \|y_b - A x\|_2^2 + \lambda \|x\|_1 .
+
+It is the reference solver of the sparse-coding family (reference solutions, "iterations of
+the classic solver to reach the net's accuracy"); :func:`~unrolled.sparse_coding.solvers.ista`
+and :func:`~unrolled.sparse_coding.solvers.fista` stay the plain algorithms that the nets unroll.
+
+Optimality (KKT)
+----------------
+With :math:`c = A^T y`, the Gram matrix :math:`G = A^T A` and the negative gradient
+:math:`g = c - G x`, a point is a solution of :eq:`lasso` if and only if
+
+.. math::
+    :label: kkt
+
+    g_i = \lambda\,\mathrm{sign}(x_i) \;(x_i \ne 0), \qquad |g_i| \le \lambda \;(x_i = 0),
+
+and the stopping criterion is the normalised violation of :eq:`kkt`
+(:func:`~unrolled.sparse_coding.solvers.lasso_kkt_violation`), evaluated on all ``n``
+coordinates. In particular :math:`x = 0` is the solution iff
+:math:`\lambda \ge \lambda_{\max} = \|A^T y\|_\infty`.
+
+Algorithm
+---------
+Every product uses :math:`G` and :math:`c`, computed once (the data never enters again), so the
+cost of the full KKT check is one ``(B, n) @ (n, n)`` product. Per outer iteration ``t``:
+
+1. **Working set.** Each live problem keeps its current support and adds the coordinates of
+   largest :math:`|g_i| - \lambda` (its worst violators of :eq:`kkt`), up to
+   :math:`k_t = \min(n, \max(k_{t-1}, 2\,|\mathrm{supp}\,x|))` coordinates, with
+   :math:`k_0` = ``ws_size`` (the doubling rule of celer / skglm). One ``k_t`` serves the whole
+   batch (a problem that needs fewer coordinates gets a few extra ones, which is harmless: the
+   restricted problem over any superset of the support has the same solution).
+2. **Restricted solve.** On the gathered block :math:`G_{WW}` ``(B, k, k)`` and :math:`c_W`, a
+   batched FISTA with gradient-based adaptive restart (O'Donoghue & Candès, 2015), step
+   :math:`1/L_W` from a power-iteration estimate of :math:`\|G_{WW}\|_2` (times 1.15),
+   warm-started, run until the restricted violation of :eq:`kkt` is below
+   ``0.1`` of the problem's full violation (or ``tol``), at most ``inner_max_iter`` iterations.
+3. **Polish.** With :math:`S` the support and :math:`s` the signs of the restricted iterate, the
+   solution with that sign pattern solves the linear system
+   :math:`G_{SS} x_S = c_S - \lambda s` (from :eq:`kkt`). It is solved by a batched Cholesky
+   factorisation and accepted, per problem, only when the factorisation succeeds, the signs of
+   :math:`x_S` are :math:`s` and the restricted violation does not grow — then it is exact to
+   rounding, which is why few outer iterations suffice. (Duplicated or collinear columns make
+   :math:`G_{SS}` singular; those problems keep the FISTA iterate.)
+4. **Full check.** :math:`g = c - G x` and :eq:`kkt` on all coordinates; problems below ``tol``
+   are frozen and leave the batch.
+
+What chose the design
+---------------------
+Measured on the benchmark problem (1000 problems, ``A`` 250 x 500, :math:`\lambda = 0.1`, SNR 40
+dB, supports of 61 non-zeros on average and 103 at most; float64, 2 shared CPU cores; see
+``unrolled benchmark lasso-vs-sklearn``):
+
+* a ``(1000, 500) @ (500, 500)`` product (one full gradient) takes 10-17 ms, a gather of
+  ``(1000, 64, 64)`` Gram blocks 5 ms (flat ``index_select``; advanced indexing ``G[i, j]``
+  took 24 ms), a batched product with them 2-5 ms, a batched Cholesky factorisation 23 ms;
+* coordinate descent on the working set, batched over problems in PyTorch, costs one Python
+  step per coordinate: 11-20 s for the benchmark (Python overhead dominates), so the inner
+  solver is a batched first-order method instead;
+* a primal-dual active-set (semismooth Newton) iteration without continuation diverged on 17 of
+  1000 problems and cycled; the polish above is that Newton step, but used only when it is
+  verifiably correct, with the convergent FISTA underneath.
+
+Notes
+-----
+Runs under :func:`torch.no_grad` in the dtype and on the device of the inputs; host
+synchronisations are one per outer iteration and one every ``check_every`` inner
+iterations, never one per problem. float32 inputs are solved in float32: the attainable
+normalised violation is then about ``1e-4`` (the rounding of :math:`c - Gx` relative to
+:math:`\lambda`), so use ``tol >= 1e-4`` there or pass float64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from unrolled.core.result import SolverResult
+from unrolled.core.validation import as_batch, check_int, check_positive, check_same_dtype_device, check_tensor
+from unrolled.sparse_coding.solvers import lasso_kkt_violation
+
+__all__ = ["lasso"]
+
+
+def _soft(z: Tensor, t) -> Tensor:
+    return torch.sign(z) * torch.clamp(z.abs() - t, min=0)
+
+
+def _gather_block(Gflat: Tensor, n: int, W: Tensor) -> Tensor:
+    """``G[W_b][:, W_b]`` for every row of ``W`` ``(B, k)``: ``(B, k, k)`` (one flat index_select)."""
+    B, k = W.shape
+    flat = (W.unsqueeze(2) * n + W.unsqueeze(1)).reshape(-1)
+    return Gflat.index_select(0, flat).reshape(B, k, k)
+
+
+def _bmv(M: Tensor, v: Tensor) -> Tensor:
+    """Row-wise ``M_b @ v_b`` for ``M`` ``(B, k, k)`` symmetric and ``v`` ``(B, k)``."""
+    return torch.bmm(M, v.unsqueeze(2)).squeeze(2)
+
+
+def _spectral_bound(Gw: Tensor, n_power: int = 8) -> Tensor:
+    """Per-problem estimate of ``||G_WW||_2``: power iteration from a fixed pseudo-random start, times 1.15.
+
+    The margin keeps the step :math:`1/L_W` below :math:`2/\|G_{WW}\|_2` (where the proximal
+    gradient step still converges) even when the power iteration underestimates by 40%.
+    """
+    gen = torch.Generator(device=Gw.device).manual_seed(0)
+    v = torch.randn(Gw.shape[1], generator=gen, dtype=Gw.dtype, device=Gw.device).expand(Gw.shape[:2])
+    est = torch.ones(Gw.shape[0], dtype=Gw.dtype, device=Gw.device)
+    for _ in range(n_power):
+        w = _bmv(Gw, v)
+        est = torch.linalg.vector_norm(w, dim=1) / torch.linalg.vector_norm(v, dim=1).clamp_min(1e-300)
+        v = w / est.clamp_min(1e-300).unsqueeze(1)
+    return (1.15 * est).clamp_min(torch.finfo(Gw.dtype).tiny)
+
+
+def _restricted_fista(Gw: Tensor, cw: Tensor, xw: Tensor, lam: float, L: Tensor, inner_tol: Tensor,
+                      max_iter: int, check_every: int) -> tuple[Tensor, Tensor, int]:
+    r"""Batched FISTA with adaptive restart on :math:`\min_x \tfrac12 x^TG_{WW}x - c_W^Tx + \lambda\|x\|_1`.
+
+    Returns the iterate, the negative gradient :math:`c_W - G_{WW}x` there, and the iterations
+    run. Stops when every problem's restricted violation of :eq:`kkt` is below its
+    ``inner_tol`` (checked every ``check_every`` iterations); problems below it are frozen
+    meanwhile. One batched product per iteration: the gradient at the extrapolated point is the
+    same combination of the gradients at the last two iterates.
+    """
+    step = (1.0 / L).unsqueeze(1)
+    thr = lam * step
+    x = xw
+    gx = cw - _bmv(Gw, x)
+    z, gz = x, gx
+    t = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
+    active = (lasso_kkt_violation(x, gx, lam) >= inner_tol).unsqueeze(1)
+    it = 0
+    while it < max_iter and bool(active.any()):
+        it += 1
+        x_new = torch.where(active, _soft(z + step * gz, thr), x)
+        g_new = cw - _bmv(Gw, x_new)
+        # adaptive restart: momentum is dropped where it points uphill, (z - x_new)'(x_new - x) > 0
+        restart = ((z - x_new) * (x_new - x)).sum(1, keepdim=True) > 0
+        t_new = torch.where(restart, torch.ones_like(t), 0.5 * (1 + torch.sqrt(1 + 4 * t * t)))
+        beta = torch.where(restart, torch.zeros_like(t), (t - 1) / t_new)
+        z = x_new + beta * (x_new - x)
+        gz = g_new + beta * (g_new - gx)
+        x, gx, t = x_new, g_new, t_new
+        if it % check_every == 0:
+            active = (lasso_kkt_violation(x, gx, lam) >= inner_tol).unsqueeze(1)
+    return x, gx, it
+
+
+def _polish(Gw: Tensor, cw: Tensor, xw: Tensor, gw: Tensor, lam: float) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Exact solve on the sign pattern of ``xw``: :math:`G_{SS}x_S = c_S - \lambda s` (step 3).
+
+    Returns ``(x, g, accepted)``: the polished iterate and negative gradient where accepted
+    (factorisation succeeded, signs kept, restricted violation not larger), else the inputs.
+    """
+    k = xw.shape[1]
+    supp = xw != 0
+    s = torch.sign(xw)
+    both = supp.unsqueeze(2) & supp.unsqueeze(1)
+    eye = torch.eye(k, dtype=Gw.dtype, device=Gw.device).expand_as(Gw)
+    M = torch.where(both, Gw, eye)
+    rhs = torch.where(supp, cw - lam * s, torch.zeros_like(cw))
+    chol, info = torch.linalg.cholesky_ex(M)
+    xs = torch.cholesky_solve(rhs.unsqueeze(2), chol).squeeze(2)
+    xs = torch.where(supp, xs, torch.zeros_like(xs))
+    gs = cw - _bmv(Gw, xs)
+    ok = (info == 0) & torch.isfinite(xs).all(1) & ((torch.sign(xs) == s) | ~supp).all(1)
+    ok &= lasso_kkt_violation(xs, gs, lam) <= lasso_kkt_violation(xw, gw, lam)
+    okc = ok.unsqueeze(1)
+    return torch.where(okc, xs, xw), torch.where(okc, gs, gw), ok
+
+
+def _lasso(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws_size: int, inner_max_iter: int,
+           check_every: int, polish: bool, bucket: int) -> SolverResult:
+    B, n = y.shape[0], A.shape[1]
+    dev, dt = y.device, y.dtype
+    c = y @ A                       # (B, n)  A^T y
+    G = A.T @ A                     # (n, n)
+    Gflat = G.reshape(-1)
+    yy = 0.5 * (y * y).sum(1)
+
+    x = torch.zeros(B, n, dtype=dt, device=dev)
+    g = c.clone()
+    viol = lasso_kkt_violation(x, g, lam)
+    n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
+    history: dict[str, list] = {"objective": [], "criterion": [], "ws_size": [], "inner_iter": [], "polished": []}
+
+    def objective(xr, gr, rows):
+        # F = 0.5||y||^2 - c'x + 0.5 x'Gx = 0.5||y||^2 - 0.5 (c + g)'x  (g = c - Gx), plus lam|x|_1
+        return yy[rows] - 0.5 * ((c[rows] + gr) * xr).sum(1) + lam * xr.abs().sum(1)
+
+    live = (viol >= tol).nonzero().squeeze(1)
+    for outer in range(1, max_iter + 1):
+        if live.numel() == 0:
+            break
+        gl = g[live]
+        supp = x[live] != 0
+        n_supp = supp.sum(1)
+        n_viol = ((gl.abs() > lam) & ~supp).sum(1)
+        # k_b = |S| + min(#violators, max(|S|, k_0)), rounded up to a multiple of `bucket`
+        need = n_supp + torch.minimum(n_viol, torch.clamp(n_supp, min=ws_size)).clamp_min(1)
+        need = torch.clamp((need + bucket - 1) // bucket * bucket, max=n)
+        sizes = torch.unique(need).tolist()   # one host sync per outer iteration
+        n_inner, n_pol = 0, 0
+        for kb in sizes:
+            rows = live[need == kb]
+            xl, gl = x[rows], g[rows]
+            score = torch.where(xl != 0, torch.full_like(gl, float("inf")), gl.abs() - lam)
+            W = score.topk(kb, dim=1).indices
+            Gw = _gather_block(Gflat, n, W)
+            cw = c[rows].gather(1, W)
+            xw = xl.gather(1, W)
+            Lw = _spectral_bound(Gw)
+            inner_tol = torch.clamp(0.1 * viol[rows], min=tol)
+            xw, gw, it = _restricted_fista(Gw, cw, xw, lam, Lw, inner_tol, inner_max_iter, check_every)
+            n_inner = max(n_inner, it)
+            if polish:
+                xw, gw, ok = _polish(Gw, cw, xw, gw, lam)
+                n_pol = n_pol + ok.sum()
+            x[rows] = torch.zeros_like(xl).scatter_(1, W, xw)
+        xl = x[live]
+        gl = c[live] - xl @ G
+        vl = lasso_kkt_violation(xl, gl, lam)
+        g[live], viol[live] = gl, vl
+        n_iter[live] = outer
+        obj = objective(x, g, slice(None))
+        stats = torch.stack([obj.mean(), viol.max(), torch.as_tensor(n_pol, dtype=dt, device=dev)]).tolist()
+        if stats[1] != stats[1]:
+            raise FloatingPointError("lasso diverged: non-finite KKT violation (data of a dtype too narrow for it?)")
+        history["objective"].append(stats[0])
+        history["criterion"].append(stats[1])
+        history["ws_size"].append(max(sizes))
+        history["inner_iter"].append(n_inner)
+        history["polished"].append(int(stats[2]))
+        live = live[vl >= tol]
+    converged = viol < tol
+    return SolverResult(x=x, n_iter=n_iter, converged=converged, history=history)
+
+
+def lasso(
+    y: Tensor,
+    A: Tensor,
+    lam: float,
+    *,
+    max_iter: int = 50,
+    tol: float = 1e-6,
+    ws_size: int = 32,
+    inner_max_iter: int = 500,
+    check_every: int = 10,
+    polish: bool = True,
+    bucket: int = 16,
+) -> SolverResult:
+    r"""Solve a batch of Lasso problems :eq:`lasso` by working sets (see the module docstring).
+
+    Parameters
+    ----------
+    y : Tensor
+        ``(B, m)`` measurements, or a single ``(m,)`` vector.
+    A : Tensor
+        ``(m, n)`` dictionary, same dtype and device as ``y``.
+    lam : float
+        Regularisation weight :math:`\lambda > 0` in the scaling of :eq:`lasso`
+        (scikit-learn's ``Lasso(alpha)`` minimises :math:`F / m`, i.e. ``alpha = lam / m``).
+    max_iter : int, optional
+        Cap on outer (working-set) iterations, ``>= 1``.
+    tol : float, optional
+        Tolerance ``>= 0`` on the normalised violation of :eq:`kkt` over all coordinates
+        (the criterion of :func:`~unrolled.sparse_coding.solvers.fista`); a problem is done at
+        the first outer iteration where it is strictly below ``tol``.
+    ws_size : int, optional
+        First working-set size :math:`k_0 \ge 1` (then doubled with the support).
+    inner_max_iter : int, optional
+        Cap on restricted FISTA iterations per outer iteration, ``>= 1``.
+    check_every : int, optional
+        Inner iterations between two restricted KKT checks (host synchronisations), ``>= 1``.
+    polish : bool, optional
+        Try the exact sign-pattern solve (step 3) after each restricted solve.
+
+    Returns
+    -------
+    SolverResult
+        ``x`` ``(B, n)`` (or ``(n,)``); ``n_iter`` ``(B,)``: outer iterations each problem used
+        (``0`` when ``x = 0`` is already optimal, e.g. :math:`\lambda \ge \lambda_{\max}`);
+        ``converged`` ``(B,)``; ``history`` with, per outer iteration, ``'objective'`` (batch
+        mean of :eq:`lasso`, frozen problems at their final value), ``'criterion'`` (batch max
+        violation of :eq:`kkt`), ``'ws_size'`` (``k_t``), ``'inner_iter'`` and ``'polished'``
+        (problems whose polish was accepted).
+
+    Raises
+    ------
+    ValueError
+        On a bad argument; the message names it.
+
+    Examples
+    --------
+    >>> from unrolled.sparse_coding.data import SparseCodingProblem
+    >>> prob = SparseCodingProblem(m=50, n=100, p=0.1, snr_db=40.0, seed=0)
+    >>> y, _ = prob.sample(16, torch.Generator().manual_seed(0))
+    >>> res = lasso(y, prob.A, 0.05)
+    >>> bool(res.converged.all())
+    True
+    """
+    check_tensor("A", A, ndim=2, finite=False)
+    check_tensor("y", y, ndim=(1, 2), finite=False)
+    check_same_dtype_device(y=y, A=A)
+    for name, t in (("A", A), ("y", y)):
+        if t.is_complex():
+            raise ValueError(f"{name} must be real, got dtype {t.dtype}")
+    m, n = A.shape
+    if m == 0 or n == 0:
+        raise ValueError(f"A must have non-zero dimensions, got shape {tuple(A.shape)}")
+    check_tensor("A", A)
+    yb, unbatched = as_batch("y", y, m)
+    check_tensor("y", yb)
+    lam = check_positive("lam", lam)
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    tol = check_positive("tol", tol, allow_zero=True)
+    ws_size = check_int("ws_size", ws_size, minimum=1)
+    inner_max_iter = check_int("inner_max_iter", inner_max_iter, minimum=1)
+    check_every = check_int("check_every", check_every, minimum=1)
+    bucket = check_int("bucket", bucket, minimum=1)
+    if not isinstance(polish, bool):
+        raise ValueError(f"polish must be a bool, got {polish!r}")
+    with torch.no_grad():
+        res = _lasso(yb.detach(), A.detach(), lam, max_iter, tol, ws_size, inner_max_iter, check_every, polish, bucket)
+    if unbatched:
+        return SolverResult(x=res.x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history)
+    return res
