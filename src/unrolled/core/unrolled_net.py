@@ -174,21 +174,79 @@ class UnrolledNet(nn.Module):
         return_layers : bool, default False
             Return the list of every layer's estimate ``[x^1, ..., x^K]``
             instead of the last one. Without it, only the current state is
-            kept, so inference memory does not grow with depth.
+            kept, so inference memory does not grow with depth. Training memory
+            grows with depth unless :meth:`gradient_checkpointing` is set.
         """
         if self.iteration is None:
             raise NotImplementedError(f"{type(self).__name__} has no iteration; it must override forward()")
         data, unbatched = self.prepare(inputs)
         it = self.iteration
         state = it.init(data, self.layer_values(0))
+        K = self.active_layers
+        segments = getattr(self, "checkpoint_segments", None)
+        if segments is not None and torch.is_grad_enabled() and not return_layers:
+            return self.finish(it.readout(self._checkpointed(state, data, K, segments), data), unbatched)
         outputs = []
-        for k in range(self.active_layers):
+        for k in range(K):
             state = it.step(k, state, data, self.layer_values(k))
             if return_layers:
                 outputs.append(self.finish(it.readout(state, data), unbatched))
         if return_layers:
             return outputs
         return self.finish(it.readout(state, data), unbatched)
+
+    def gradient_checkpointing(self, segments: int | None) -> "UnrolledNet":
+        r"""Train in memory that does not grow with depth: recompute layers in the backward pass.
+
+        With ``segments = S`` the :attr:`active_layers` layers are cut into ``S`` consecutive
+        segments of about :math:`K/S` layers; the forward pass keeps only the state at each
+        segment boundary (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant), and the
+        backward pass reruns one segment at a time. Peak activation memory falls from
+        :math:`O(K)` states to :math:`O(S + K/S)` (least at :math:`S \approx \sqrt K`) for
+        one extra forward pass; gradients are those of plain autograd (the same operations
+        are replayed). Applies to training forwards with ``return_layers=False`` (with
+        ``return_layers=True`` every layer's estimate is kept anyway, and under
+        :func:`torch.no_grad` nothing is stored).
+
+        Parameters
+        ----------
+        segments : int or None
+            Number of segments ``>= 1`` (capped at the number of layers run), or ``None`` to
+            switch checkpointing off.
+
+        Returns
+        -------
+        UnrolledNet
+            ``self``. The setting is the attribute ``checkpoint_segments``; it is not part of
+            :meth:`config` (a training choice, not a property of the model).
+        """
+        if segments is not None and (isinstance(segments, bool) or not isinstance(segments, numbers.Integral)
+                                     or segments < 1):
+            raise ValueError(f"segments must be an int >= 1 or None, got {segments!r}")
+        self.checkpoint_segments = None if segments is None else int(segments)
+        return self
+
+    def _checkpointed(self, state, data: Data, K: int, segments: int):
+        """Run layers ``0..K-1`` in ``segments`` checkpointed segments (see :meth:`gradient_checkpointing`)."""
+        from torch.utils.checkpoint import checkpoint
+
+        it = self.iteration
+        keys = list(state)
+        S = min(int(segments), K)
+        bounds = [round(i * K / S) for i in range(S + 1)]
+
+        def run(start: int, stop: int, *tensors):
+            st = dict(zip(keys, tensors))
+            for k in range(start, stop):
+                st = it.step(k, st, data, self.layer_values(k))
+            if list(st) != keys:
+                raise ValueError(f"{it.name}.step changed the state's keys; gradient checkpointing needs fixed keys")
+            return tuple(st[key] for key in keys)
+
+        tensors = tuple(state[key] for key in keys)
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            tensors = checkpoint(run, start, stop, *tensors, use_reentrant=False)
+        return dict(zip(keys, tensors))
 
     def config(self) -> dict:
         """JSON-serialisable constructor keyword arguments."""

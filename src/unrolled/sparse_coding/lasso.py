@@ -106,7 +106,7 @@ def _bmv(M: Tensor, v: Tensor) -> Tensor:
 
 
 def _spectral_bound(Gw: Tensor, n_power: int = 8) -> Tensor:
-    """Per-problem estimate of ``||G_WW||_2``: power iteration from a fixed pseudo-random start, times 1.15.
+    r"""Per-problem estimate of ``||G_WW||_2``: power iteration from a fixed pseudo-random start, times 1.15.
 
     The margin keeps the step :math:`1/L_W` below :math:`2/\|G_{WW}\|_2` (where the proximal
     gradient step still converges) even when the power iteration underestimates by 40%.
