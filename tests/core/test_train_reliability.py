@@ -326,3 +326,46 @@ def test_soft_threshold_refuses_a_negative_threshold(theta):
     with pytest.raises(ValueError, match="theta"):
         soft_threshold(torch.ones(3), theta)
     assert torch.equal(soft_threshold(torch.tensor([2.0, -0.5]), 1.0), torch.tensor([1.0, 0.0]))
+
+
+# ---------------------------------------------------------------- the math of the schedule (issue 29, item 9)
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_a_stage_that_never_improves_stops_after_exactly_patience_validations(patience):
+    calls = {"val": 0}
+
+    def worsening(pred, target):  # every validation after the stage's start is worse than the one before
+        if not torch.is_grad_enabled():
+            calls["val"] += 1
+            return nmse(pred, target) * 0 + calls["val"]
+        return nmse(pred, target)
+
+    trainer = make_trainer(None, loss=worsening, stages=[Stage("flat", 1e-4, 100, patience=patience)], val_every=2,
+                           divergence_factor=1e9)
+    res = trainer.fit()
+    assert len(res.history) == patience
+    assert res.stages[0]["stopped_early"] and res.stages[0]["steps"] == 2 * patience
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("constant", lambda s, n: 0.1),
+    ("cosine", lambda s, n: 0.05 * (1 + __import__("math").cos(__import__("math").pi * s / n))),
+    ("linear", lambda s, n: 0.1 * (1 - s / n)),
+])
+def test_learning_rate_at_each_step_of_each_schedule(schedule, expected):
+    seen = []
+
+    class Spy(torch.optim.Adam):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    trainer = make_trainer(None, stages=[Stage("s", 0.1, 8)], schedule=schedule, divergence_factor=1e9)
+    original = torch.optim.Adam
+    torch.optim.Adam = Spy
+    try:
+        trainer.fit()
+    finally:
+        torch.optim.Adam = original
+    assert seen == pytest.approx([expected(s, 8) for s in range(8)], rel=1e-12, abs=1e-15)
+    if schedule != "constant":
+        assert seen[0] == pytest.approx(0.1) and seen[-1] < seen[0]
