@@ -136,9 +136,12 @@ def cmd_train(args) -> int:
     else:
         stages = end_to_end(args.lr, args.steps)
     out = Path(args.out)
+    fingerprint = {"net": spec.name, "problem": spec.problem_config(problem), "options": options,
+                   "layers": n_layers, "tied": bool(args.tied), "n_val": args.n_val}
     trainer = Trainer(net, spec.loss, problem.sample, val, stages=stages, batch_size=args.batch_size,
                       val_every=args.val_every, checkpoint_dir=out / "checkpoints", seed=args.seed + 3,
-                      device=device, progress=not args.no_progress)
+                      device=device, progress=not args.no_progress, fingerprint=fingerprint,
+                      on_mismatch="restart" if args.fresh else "error")
     res = trainer.fit()
     if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         return 0  # under torchrun only rank 0 writes the model
@@ -228,12 +231,17 @@ def parse_overrides(items: list[str] | None, flag: str = "--set") -> dict:
 
 
 def cmd_reproduce(args) -> int:
+    from unrolled.core.train import CHECKPOINT_FILE
     from unrolled.experiments import EXPERIMENTS
 
     if args.name not in EXPERIMENTS:
         raise SystemExit(f"error: unknown experiment {args.name!r}; choose from {sorted(EXPERIMENTS)}")
     overrides = parse_overrides(args.set)
     out = Path(args.out) / args.name
+    if args.fresh and out.is_dir():
+        for ckpt in sorted(out.rglob(CHECKPOINT_FILE)):  # start every training of the experiment over
+            ckpt.unlink()
+            print(f"removed {ckpt} (--fresh)")
     try:
         EXPERIMENTS[args.name].run(out, quick=args.quick, seed=args.seed, device=_check_device(args.device),
                                    progress=not args.no_progress, **overrides)
@@ -286,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--val-every", type=int, default=25)
     p.add_argument("--n-val", type=int, default=1000, help="validation set size")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over, discarding a checkpoint in OUT/checkpoints written with other settings "
+                        "(without it, resuming such a checkpoint is an error that lists the differing settings)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="rebuild a saved model and measure its metric per layer against its "
@@ -314,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one setting of the experiment's config (repeatable), e.g. --set steps=100000 "
                         "--set \"methods=('sbl', 'gf-lstm')\"; values are Python literals")
+    p.add_argument("--fresh", action="store_true",
+                   help="delete the experiment's training checkpoints under OUT/NAME first (start every training "
+                        "over instead of resuming)")
     p.set_defaults(func=cmd_reproduce)
     return parser
 

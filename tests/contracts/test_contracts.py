@@ -290,3 +290,54 @@ def test_all_registered_nets_are_loadable_models():
     for name in SPECS:
         assert issubclass(NETS[name].cls, nn.Module)
         assert MODELS[NETS[name].cls.__name__] is NETS[name].cls
+
+
+# ---------------------------------------------------------------- memory, layer independence (issue 29)
+def test_forward_keeps_only_the_current_state(case):
+    """Without return_layers, a layer's state is freed once the next one exists (memory does not grow with K).
+
+    Memory-independent: weak references to the tensors each step creates must be dead two steps later.
+    """
+    import weakref
+
+    net = case.net(n_layers=6)
+    it = net.iteration
+    if it is None:
+        pytest.skip("the net overrides forward (no iteration)")
+    step = it.step
+    made: list[list[weakref.ref]] = []
+    alive_too_long: list[int] = []
+
+    def watched(k, state, data, theta):
+        for j, refs in enumerate(made[:-1]):  # states of steps <= k-2
+            if any(r() is not None for r in refs):
+                alive_too_long.append(j)
+        new = step(k, state, data, theta)
+        old_ids = {id(t) for t in state.values()}
+        made.append([weakref.ref(t) for t in new.values() if isinstance(t, Tensor) and id(t) not in old_ids])
+        return new
+
+    object.__setattr__(it, "step", watched)
+    try:
+        with torch.no_grad():
+            out = net(case.inputs)
+    finally:
+        object.__delattr__(it, "step")
+    assert len(made) == 6 and all(made), "every step makes new state tensors"
+    assert not alive_too_long, f"states of layers {sorted(set(alive_too_long))} were kept alive"
+    del out
+
+
+@pytest.mark.parametrize("k", [0, 1, 2])
+def test_perturbing_layer_k_leaves_earlier_layers_bit_identical(case, k):
+    net = case.net()
+    with torch.no_grad():
+        before = net(case.inputs, return_layers=True)
+        params = net.layer_parameters(k)
+        assert params, f"layer {k} owns no parameter"
+        for p in params:
+            p.add_(0.3 * (p.abs() + 1.0))
+        after = net(case.inputs, return_layers=True)
+    for j in range(k):
+        assert _outputs_equal(before[j], after[j]), f"layer {j} changed when layer {k} was perturbed"
+    assert not _outputs_equal(before[k], after[k], atol=1e-12), f"perturbing layer {k} did not change its output"

@@ -24,12 +24,18 @@ from unrolled.core.validation import (
     [
         torch.zeros(3),
         torch.ones(2, 3, dtype=torch.float64),
-        torch.ones(2, 2, dtype=torch.float16),
         torch.ones(4, dtype=torch.complex64),
+        torch.ones(4, dtype=torch.complex128),
     ],
 )
 def test_check_tensor_accepts_floating_and_complex(x):
     assert check_tensor("x", x) is x
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_check_tensor_refuses_half_precision_naming_the_argument(dtype):
+    with pytest.raises(ValueError, match=r"^y has dtype .*half precision is not supported"):
+        check_tensor("y", torch.ones(2, 2, dtype=dtype))
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from unrolled.classification.nets import F_INIT, RHO_INIT, DeepIRLSADMMNet
 from unrolled.classification.solvers import classic_setup
 from unrolled.core.registry import Family, NetSpec, register_family, register_net
 from unrolled.core.solve import solve
-from unrolled.core.unrolled_net import dtype_from_name
+from unrolled.core.unrolled_net import check_n_layers, dtype_from_name
 
 FAMILY = register_family(Family(
     "classification", "unrolled.classification",
@@ -45,6 +45,7 @@ def problem_config(prob: CorrelatedFeaturesProblem) -> dict:
 
 def _from_algorithm(prob, n_layers, tied, options):
     o = {**OPTIONS, **options}
+    n_layers = check_n_layers(n_layers)  # the net's k_max
     return DeepIRLSADMMNet.from_algorithm(prob.n_features, o["w"], rho=o["rho"], k_max=n_layers, i_max=o["i_max"],
                                           fit_intercept=o["fit_intercept"], sparse_direction=o["sparse_direction"],
                                           tied=tied)

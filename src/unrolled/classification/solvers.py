@@ -99,6 +99,10 @@ def prepare_problem(X: Tensor, y: Tensor, w, fit_intercept: bool) -> tuple[Tenso
     if not bool(((y == 1) | (y == -1)).all()):
         raise ValueError("y must hold labels in {-1, +1}")
     N, p = X.shape[-2], X.shape[-1]
+    if N == 0:
+        raise ValueError(f"X has no samples (shape {tuple(X.shape)}): a problem needs at least one row")
+    if p == 0:
+        raise ValueError(f"X has no features (shape {tuple(X.shape)}): a problem needs at least one column")
     if y.shape[-1] != N:
         raise ValueError(f"X has {N} samples but y has {y.shape[-1]}")
     if isinstance(w, Tensor):

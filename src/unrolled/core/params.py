@@ -59,7 +59,7 @@ class _Positive(_Transform):
         return torch.exp(raw).clamp(min=torch.finfo(raw.dtype).tiny)
 
     def inverse(self, value: Tensor) -> Tensor:
-        if not torch.all(value > 0):  # also rejects NaN
+        if value.device.type != "meta" and not torch.all(value > 0):  # also rejects NaN (meta: shapes only)
             raise ValueError("a positive parameter needs strictly positive initial values")
         return torch.log(value)
 
@@ -85,7 +85,7 @@ class _Bounded(_Transform):
 
     def inverse(self, value: Tensor) -> Tensor:
         u = (value - self.low) / (self.high - self.low)
-        if not torch.all((u > 0) & (u < 1)):  # also rejects NaN
+        if u.device.type != "meta" and not torch.all((u > 0) & (u < 1)):  # also rejects NaN (meta: shapes only)
             raise ValueError(
                 f"a bounded parameter needs initial values strictly inside ({self.low}, {self.high})"
             )

@@ -8,6 +8,7 @@ scalar, a per-coordinate vector or a per-sample column can be passed.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -21,13 +22,18 @@ def soft_threshold(x: Tensor, theta: Tensor | float) -> Tensor:
     x : Tensor
         Input of any shape.
     theta : Tensor or float
-        Non-negative threshold, broadcastable against ``x``.
+        Non-negative threshold, broadcastable against ``x``. A negative (or
+        NaN) number raises :class:`ValueError`; a tensor is not inspected (that
+        would synchronise with the device at every layer; learned thresholds
+        are kept non-negative by their constraint).
 
     Returns
     -------
     Tensor
         :math:`\operatorname{sign}(x)\max(|x| - \theta, 0)`, same shape as ``x``.
     """
+    if isinstance(theta, numbers.Real) and not theta >= 0:
+        raise ValueError(f"theta must be >= 0 (a negative threshold enlarges the entries), got {theta!r}")
     return torch.sign(x) * torch.relu(x.abs() - theta)
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
+
+
+def _is_int(value, minimum: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= minimum
 
 
 @dataclass(frozen=True)
@@ -34,10 +40,17 @@ class Stage:
     patience: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"stage {self.name!r}: lr must be > 0, got {self.lr}")
-        if self.max_steps < 1:
-            raise ValueError(f"stage {self.name!r}: max_steps must be >= 1, got {self.max_steps}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real) or not (
+                math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"stage {self.name!r}: lr must be a finite number > 0, got {self.lr!r}")
+        if not _is_int(self.max_steps, 1):
+            raise ValueError(f"stage {self.name!r}: max_steps must be an int >= 1, got {self.max_steps!r}")
+        if self.active_layers is not None and not _is_int(self.active_layers, 1):
+            raise ValueError(f"stage {self.name!r}: active_layers must be None or an int >= 1, "
+                             f"got {self.active_layers!r}")
+        if self.patience is not None and not _is_int(self.patience, 1):
+            raise ValueError(f"stage {self.name!r}: patience must be None or an int >= 1 (validations without "
+                             f"improvement), got {self.patience!r}")
         if self.params not in ("all", "new"):
             raise ValueError(f"stage {self.name!r}: params must be 'all' or 'new', got {self.params!r}")
         if self.params == "new" and self.active_layers is None:
@@ -82,6 +95,12 @@ def layerwise(
     first_layer : int
         Depth to start from (to extend an already trained shallower net).
     """
+    if not _is_int(n_layers, 1):
+        raise ValueError(f"n_layers must be an int >= 1, got {n_layers!r}")
+    if not _is_int(first_layer, 1) or first_layer > n_layers:
+        raise ValueError(f"first_layer must be an int in [1, n_layers={n_layers}], got {first_layer!r}")
+    if not all(isinstance(d, numbers.Real) and math.isfinite(d) and d > 0 for d in decays):
+        raise ValueError(f"decays must be finite numbers > 0, got {decays!r}")
     stages = []
     for k in range(first_layer, n_layers + 1):
         stages.append(Stage(f"layer{k}", lr, max_steps, k, "new", patience))

@@ -9,7 +9,11 @@ NaN/divergence guard; tqdm progress bars; and data-parallel training with
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import math
+import numbers
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,10 +31,62 @@ from unrolled.core.unrolled_net import UnrolledNet
 
 CHECKPOINT_FILE = "checkpoint.pt"
 SCHEDULES = ("constant", "cosine", "linear")
+ON_MISMATCH = ("error", "restart", "resume")
 
 
 class TrainingDivergedError(RuntimeError):
-    """Raised when the loss becomes NaN/inf or explodes; the model holds the last good weights."""
+    """Raised when the loss becomes NaN/inf or explodes, or a training batch holds NaN/inf.
+
+    The model then holds the best weights seen so far, and the checkpoint on
+    disk (when there is one) is the last good state.
+    """
+
+
+class CheckpointMismatchError(ValueError):
+    """An existing checkpoint was written by a run with other settings (see :attr:`Trainer.fingerprint`)."""
+
+
+def _json(value):
+    """``value`` as plain JSON data (tuples become lists; unknown objects their ``str``)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _qualname(obj) -> str:
+    if hasattr(obj, "__self__") and hasattr(obj, "__func__"):  # a bound method: name its class too
+        return f"{type(obj.__self__).__module__}.{type(obj.__self__).__qualname__}.{obj.__func__.__name__}"
+    cls = obj if isinstance(obj, type) else (obj if hasattr(obj, "__qualname__") else type(obj))
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}"
+
+
+def tensor_digest(*parts) -> str:
+    """SHA-256 of the dtypes, shapes and bytes of tensors (nested in tuples, lists and dicts)."""
+    h = hashlib.sha256()
+
+    def feed(x):
+        if isinstance(x, Tensor):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            h.update(f"{t.dtype}{tuple(x.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            for k in sorted(x):
+                h.update(str(k).encode())
+                feed(x[k])
+        elif isinstance(x, (tuple, list)):
+            h.update(b"(")
+            for v in x:
+                feed(v)
+            h.update(b")")
+        else:
+            h.update(repr(x).encode())
+
+    for p in parts:
+        feed(p)
+    return h.hexdigest()[:16]
+
+
+def _non_finite(part) -> bool:
+    tensors = (part,) if isinstance(part, Tensor) else part
+    return any((t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()) for t in tensors)
 
 
 @dataclass
@@ -105,11 +161,13 @@ class Trainer:
     schedule : {'constant', 'cosine', 'linear'}
         Learning-rate decay inside each stage, from the stage's ``lr``.
     grad_clip : float, optional
-        Clip the gradient norm to this value.
+        Clip the gradient norm to this value (``> 0``).
     checkpoint_dir : str or Path, optional
         Write ``checkpoint.pt`` there at every validation; an existing one is
         resumed from (exactly: weights, optimiser, random generator, stage and
-        step).
+        step) when it was written by the same run, i.e. with the same
+        :attr:`fingerprint`. After a divergence it holds the last good state
+        (never weights written after the blow-up).
     seed : int
         Seeds the data generator (rank ``r`` of an online run uses ``seed + r``).
     device : str or torch.device, optional
@@ -117,8 +175,9 @@ class Trainer:
     progress : bool
         Show progress bars (rank 0 only).
     divergence_factor : float
-        Stop when a training loss exceeds this multiple of the first
-        validation loss (or is NaN/inf).
+        Stop when a training or validation loss exceeds this multiple of the
+        first validation loss (or is NaN/inf); must be ``> 1``. A training
+        batch with NaN/inf entries stops training the same way.
     callbacks : list of callable
         Called as ``cb(trainer, record)`` after every validation (and checkpoint).
     val_batch_size : int
@@ -126,6 +185,20 @@ class Trainer:
     compile : bool
         Run the training forward/backward through ``torch.compile`` (fuses the many small ops of
         recurrent nets; costs a one-off compilation of tens of seconds). Validation stays eager.
+    fingerprint : dict, optional
+        Extra JSON-serialisable settings that define the run (e.g. the data
+        model's configuration), added to the fingerprint as ``user.<key>``.
+        The fingerprint always holds the model class, its ``config()`` and a
+        digest of its initial weights, the training data (a digest of a fixed
+        set, the sampler's name for online data), a digest of the validation
+        set, the loss, seed, batch size, validation interval, schedule,
+        stages, gradient clipping, optimiser and number of processes.
+    on_mismatch : {'error', 'restart', 'resume'}
+        What to do with a checkpoint whose fingerprint differs: raise a
+        :class:`CheckpointMismatchError` listing the differing fields
+        (default), delete it and start over, or continue from it with the new
+        settings (e.g. a lower learning rate after a divergence; the number of
+        stages must match).
     """
 
     def __init__(
@@ -151,11 +224,26 @@ class Trainer:
         callbacks: list[Callable] | None = None,
         val_batch_size: int = 1024,
         compile: bool = False,
+        fingerprint: dict | None = None,
+        on_mismatch: str = "error",
     ):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-        if batch_size < 1 or val_every < 1:
-            raise ValueError("batch_size and val_every must be >= 1")
+        for name, value in (("batch_size", batch_size), ("val_every", val_every), ("val_batch_size", val_batch_size)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if grad_clip is not None and not (isinstance(grad_clip, numbers.Real) and math.isfinite(grad_clip)
+                                          and grad_clip > 0):
+            raise ValueError(f"grad_clip must be None or a finite number > 0, got {grad_clip!r}")
+        if not (isinstance(divergence_factor, numbers.Real) and divergence_factor > 1):
+            raise ValueError(f"divergence_factor must be a number > 1 (a multiple of the first validation loss), "
+                             f"got {divergence_factor!r}")
+        if on_mismatch not in ON_MISMATCH:
+            raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}, got {on_mismatch!r}")
+        if fingerprint is not None and not isinstance(fingerprint, dict):
+            raise ValueError(f"fingerprint must be a dict of JSON-serialisable settings, got {type(fingerprint).__name__}")
+        if not callable(loss_fn):
+            raise ValueError(f"loss_fn must be callable as loss_fn(prediction, target), got {loss_fn!r}")
         if not (isinstance(val_data, (tuple, list)) and len(val_data) == 2 and all(is_part(t) for t in val_data)):
             raise ValueError("val_data must be an (inputs, targets) pair of tensors (or of tuples of tensors)")
         self.stages = list(stages) if stages is not None else end_to_end(lr, max_steps, patience)
@@ -173,6 +261,8 @@ class Trainer:
         self.val_inputs, self.val_targets = (part_to(t, self.device) for t in val_data)
         if part_len(self.val_inputs) != part_len(self.val_targets):
             raise ValueError("val_data inputs and targets must have the same number of samples")
+        if part_len(self.val_inputs) == 0:
+            raise ValueError("val_data has 0 samples; the validation set needs at least one")
         self.batch_size, self.val_every, self.schedule = batch_size, val_every, schedule
         self.grad_clip, self.divergence_factor = grad_clip, divergence_factor
         self.val_batch_size = val_batch_size
@@ -192,6 +282,41 @@ class Trainer:
         self.history: list[dict] = []
         self.stage_summaries: list[dict] = []
         self.optimizer: torch.optim.Optimizer | None = None
+        self.on_mismatch = on_mismatch
+        self.fingerprint = self._fingerprint(fingerprint)
+        self._good: dict | None = None  # the last good training state (what a divergence rolls back to)
+
+    def _fingerprint(self, extra: dict | None) -> dict:
+        """Everything that defines the run; a checkpoint is resumed only by a run with the same fingerprint."""
+        config = None
+        if hasattr(self.model, "config"):
+            try:
+                config = _json(self.model.config())
+            except NotImplementedError:
+                config = None
+        if hasattr(self.data, "inputs"):
+            train = "fixed:" + tensor_digest(self.data.inputs, self.data.targets)
+        else:
+            train = "online:" + _qualname(self.data.sample)
+        fp = {
+            "model": _qualname(type(self.model)),
+            "model_config": config,
+            "model_init": tensor_digest(self.model.state_dict()),  # e.g. the dictionary a net was built from
+            "train_data": train,
+            "val_data": tensor_digest(self.val_inputs, self.val_targets),
+            "loss": _qualname(self.loss_fn),
+            "seed": int(self.seed),
+            "batch_size": self.batch_size,
+            "val_every": self.val_every,
+            "schedule": self.schedule,
+            "stages": [s.to_dict() for s in self.stages],
+            "grad_clip": self.grad_clip,
+            "optimizer": "Adam",
+            "world_size": self.world,
+        }
+        for key, value in (extra or {}).items():
+            fp[f"user.{key}"] = value
+        return _json(fp)
 
     # ------------------------------------------------------------------ helpers
     @torch.no_grad()
@@ -204,10 +329,18 @@ class Trainer:
             chunk = slice(i, i + self.val_batch_size)
             xb, tb = part_index(self.val_inputs, chunk), part_index(self.val_targets, chunk)
             n = part_len(xb)
-            total += float(self.loss_fn(self.model(xb), tb)) * n
+            total += float(self._check_loss(self.loss_fn(self.model(xb), tb))) * n
             count += n
         self.model.train(was_training)
         return total / count
+
+    @staticmethod
+    def _check_loss(loss) -> Tensor:
+        if not isinstance(loss, Tensor) or loss.numel() != 1:
+            shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+            raise ValueError(f"loss_fn must return a scalar tensor (reduce over the batch, e.g. with .mean()), "
+                             f"got {shape}")
+        return loss.reshape(())
 
     def _stage_parameters(self, stage: Stage) -> list[nn.Parameter]:
         if stage.params == "new":
@@ -256,18 +389,13 @@ class Trainer:
         start, before = self._clock
         return before + time.perf_counter() - start
 
-    def save_checkpoint(self) -> None:
-        """Write the full training state (rank 0 only), atomically."""
-        self.train_seconds = self._elapsed()  # the time a resumed run continues from
-        path = self._checkpoint_path()
-        if path is None or self.rank != 0:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+    def _state(self) -> dict:
+        """The full training state, as a checkpoint holds it (tensors copied)."""
+        return {
             "model": self._snapshot(),
-            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()) if self.optimizer is not None else None,
             "generator": self.generator.get_state(),
-            "data": self.data.state_dict(),
+            "data": copy.deepcopy(self.data.state_dict()),
             "stage_index": self.stage_index,
             "step": self.step,
             "global_step": self.global_step,
@@ -276,28 +404,81 @@ class Trainer:
             "bad_validations": self.bad_validations,
             "reference_loss": self.reference_loss,
             "train_seconds": self.train_seconds,
-            "history": self.history,
-            "stage_summaries": self.stage_summaries,
+            "history": list(self.history),
+            "stage_summaries": list(self.stage_summaries),
             "n_stages": len(self.stages),
+            "fingerprint": self.fingerprint,
         }
+
+    def _write(self, state: dict) -> None:
+        path = self._checkpoint_path()
+        if path is None or self.rank != 0:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, path)
+
+    def save_checkpoint(self, *, good: bool = False) -> None:
+        """Write the full training state (rank 0 only), atomically.
+
+        ``good=True`` also keeps it in memory as the last good state: the one a
+        divergence rolls the model and the checkpoint back to.
+        """
+        self.train_seconds = self._elapsed()  # the time a resumed run continues from
+        if self._checkpoint_path() is None and not good:
+            return
+        state = self._state()
+        if good:
+            self._good = state
+        self._write(state)
 
     def _load_checkpoint(self) -> dict | None:
         path = self._checkpoint_path()
         if path is None or not path.is_file():
             return None
         state = torch.load(path, map_location=self.device, weights_only=True)
+        differ = self._fingerprint_differences(state.get("fingerprint"))
+        if differ:
+            if self.on_mismatch == "restart":
+                if self.rank == 0:
+                    path.unlink()
+                return None
+            if self.on_mismatch == "error":
+                raise CheckpointMismatchError(
+                    f"checkpoint {path} was written by a run with other settings (saved -> now):\n  "
+                    + "\n  ".join(differ)
+                    + "\nPass on_mismatch='restart' (`unrolled train --fresh`) to start over, or "
+                      "on_mismatch='resume' to continue from it with the new settings"
+                )
         if state["n_stages"] != len(self.stages):
-            raise ValueError(f"checkpoint {path} was written for {state['n_stages']} stages, this schedule has {len(self.stages)}")
+            raise CheckpointMismatchError(
+                f"checkpoint {path} was written for {state['n_stages']} stages, this schedule has {len(self.stages)}")
         self.model.load_state_dict(state["model"])
         self.generator.set_state(state["generator"].cpu())
         self.data.load_state_dict(state["data"])
         for key in ("stage_index", "step", "global_step", "best_val", "best_state", "bad_validations",
                     "reference_loss", "train_seconds", "history", "stage_summaries"):
             setattr(self, key, state[key])
+        state["fingerprint"] = self.fingerprint
+        self._good = state
         return state["optimizer"]
+
+    def _fingerprint_differences(self, saved: dict | None) -> list[str]:
+        """``'field: saved -> now'`` for every field of the fingerprint that differs."""
+        if saved is None:
+            return ["fingerprint: none recorded (a checkpoint of an older version)"]
+
+        def short(v) -> str:
+            text = json.dumps(v, sort_keys=True)
+            return text if len(text) <= 80 else text[:77] + "..."
+
+        out = []
+        for key in sorted(set(saved) | set(self.fingerprint)):
+            a, b = saved.get(key, "<absent>"), self.fingerprint.get(key, "<absent>")
+            if a != b:
+                out.append(f"{key}: {short(a)} -> {short(b)}")
+        return out
 
     # ------------------------------------------------------------------- train
     def fit(self) -> TrainResult:
@@ -338,6 +519,7 @@ class Trainer:
         if not resumed:
             self.best_val, self.bad_validations = self.validate(), 0
             self.best_state = self._snapshot()
+            self._good = self._state()  # the stage's start: good by definition (not written yet)
         bar = tqdm(total=stage.max_steps, initial=self.step, desc=f"[{self.stage_index + 1}/{len(self.stages)}] {stage.name}",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         # a run interrupted right at the validation that triggered early stopping
@@ -350,8 +532,12 @@ class Trainer:
                 group["lr"] = lr * group["lr_scale"]
             inputs, targets = self.data.next_batch(self.batch_size, self.generator, self.rank, self.world)
             inputs, targets = part_to(inputs, self.device), part_to(targets, self.device)
+            bad = [name for name, part in (("inputs", inputs), ("targets", targets)) if _non_finite(part)]
+            if self._any_rank(bool(bad)):
+                where = " and ".join(bad) if bad else "data (on another process)"
+                self._diverged(stage, f"the training batch holds NaN or inf in its {where}", "Check the training data.")
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss_fn(net(inputs), targets)
+            loss = self._check_loss(self.loss_fn(net(inputs), targets))
             loss.backward()
             loss_value = float(loss.detach())
             self._guard(loss_value, params, stage)
@@ -376,11 +562,15 @@ class Trainer:
         self.stage_index += 1
         self.step = 0
         self.optimizer = None
-        self.save_checkpoint()
+        self.save_checkpoint(good=True)  # the model holds the stage's best weights
 
     def _validation_point(self, stage: Stage, lr: float, train_loss: float, bar) -> bool:
         val = self.validate()
-        if val < self.best_val:
+        if not math.isfinite(val) or val > self.divergence_factor * max(self.reference_loss, 1e-30):
+            self._diverged(stage, f"validation loss {val:.4g} after this step (first validation loss "
+                                  f"{self.reference_loss:.4g})", "Lower the learning rate or set grad_clip.", taken=True)
+        improved = val < self.best_val
+        if improved:
             self.best_val, self.best_state, self.bad_validations = val, self._snapshot(), 0
         else:
             self.bad_validations += 1
@@ -388,26 +578,42 @@ class Trainer:
                   "train_loss": train_loss, "val_loss": val}
         self.history.append(record)
         bar.set_postfix(train=f"{train_loss:.3e}", val=f"{val:.3e}", best=f"{self.best_val:.3e}")
-        self.save_checkpoint()
+        self.save_checkpoint(good=improved)
         for cb in self.callbacks:
             cb(self, record)
         return stage.patience is not None and self.bad_validations >= stage.patience
+
+    def _any_rank(self, flag: bool) -> bool:
+        """``flag`` or'ed over the processes (every rank must stop together, or the others hang)."""
+        if self.world > 1:
+            t = torch.tensor([float(flag)], device=self.device)
+            dist.all_reduce(t)
+            return bool(t.item() > 0)
+        return flag
 
     def _guard(self, loss_value: float, params: list[nn.Parameter], stage: Stage) -> None:
         bad = not math.isfinite(loss_value) or loss_value > self.divergence_factor * max(self.reference_loss, 1e-30)
         if not bad:
             bad = any(p.grad is not None and not torch.isfinite(p.grad).all() for p in params)
-        if self.world > 1:  # every rank must stop together, or the others hang in all-reduce
-            flag = torch.tensor([float(bad)], device=self.device)
-            dist.all_reduce(flag)
-            bad = bool(flag.item() > 0)
-        if bad:
-            if self.best_state is not None:
-                self.model.load_state_dict(self.best_state)
-            where = f"stage {stage.name!r}, step {self.step + 1} (global step {self.global_step + 1})"
-            kept = f"; the last good checkpoint is {self._checkpoint_path()}" if self._checkpoint_path() else ""
-            raise TrainingDivergedError(
-                f"training diverged at {where}: loss {loss_value:.4g} (first validation loss "
-                f"{self.reference_loss:.4g}). The model holds the best weights seen so far{kept}. "
-                "Lower the learning rate or set grad_clip."
-            )
+        if self._any_rank(bad):
+            self._diverged(stage, f"loss {loss_value:.4g} (first validation loss {self.reference_loss:.4g})",
+                           "Lower the learning rate or set grad_clip.")
+
+    def _diverged(self, stage: Stage, what: str, advice: str, taken: bool = False) -> None:
+        """Restore the best weights, roll the checkpoint back to the last good state, and raise.
+
+        ``taken``: the step at fault is the one just taken (else the one about to be).
+        """
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        d = 0 if taken else 1
+        where = f"stage {stage.name!r}, step {self.step + d} (global step {self.global_step + d})"
+        path = self._checkpoint_path()
+        kept = ""
+        if path is not None and self._good is not None:
+            self._write(self._good)  # never leave a checkpoint written after the blow-up on disk
+            kept = (f"; the checkpoint {path} holds the last good state (stage {self._good['stage_index'] + 1}, "
+                    f"step {self._good['step']}); resume from it with other settings via on_mismatch='resume'")
+        raise TrainingDivergedError(
+            f"training diverged at {where}: {what}. The model holds the best weights seen so far{kept}. {advice}"
+        )

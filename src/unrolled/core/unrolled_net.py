@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from unrolled.core.iteration import Data, Iteration
 from unrolled.core.params import LayerParameter
+from unrolled.core.validation import from_numpy
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -179,7 +180,7 @@ class UnrolledNet(nn.Module):
         """
         if self.iteration is None:
             raise NotImplementedError(f"{type(self).__name__} has no iteration; it must override forward()")
-        data, unbatched = self.prepare(inputs)
+        data, unbatched = self.prepare(from_numpy(inputs))
         it = self.iteration
         state = it.init(data, self.layer_values(0))
         K = self.active_layers

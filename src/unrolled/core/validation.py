@@ -8,16 +8,34 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
+#: The dtypes solvers and nets compute in. Half precision (float16, bfloat16) is refused at the door: the
+#: iterations need eigen/SVD routines and a dynamic range that it lacks (it overflows or fails inside torch).
+SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+
+def check_dtype(name: str, x: Tensor) -> Tensor:
+    """Refuse dtypes other than :data:`SUPPORTED_DTYPES` with a message naming ``name``."""
+    if x.dtype not in SUPPORTED_DTYPES:
+        kind = "half precision is not supported" if x.dtype in (torch.float16, torch.bfloat16) else "unsupported"
+        raise ValueError(f"{name} has dtype {x.dtype} ({kind}); use float32 or float64 "
+                         f"(or complex64/complex128 where complex data is allowed), e.g. {name}.double()")
+    return x
+
 
 def check_tensor(name: str, x, *, ndim: tuple[int, ...] | int | None = None, finite: bool = True) -> Tensor:
-    """Check that ``x`` is a floating (or complex) tensor of an allowed rank with finite entries."""
+    """Check that ``x`` is a float32/float64 (or complex) tensor of an allowed rank with finite entries.
+
+    Half precision (float16, bfloat16) is refused (see :data:`SUPPORTED_DTYPES`).
+    """
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not (x.is_floating_point() or x.is_complex()):
         raise ValueError(f"{name} must have a floating-point dtype, got {x.dtype}")
+    check_dtype(name, x)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else ndim
         if x.dim() not in allowed:
@@ -25,6 +43,15 @@ def check_tensor(name: str, x, *, ndim: tuple[int, ...] | int | None = None, fin
     if finite and not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or inf")
     return x
+
+
+def from_numpy(inputs):
+    """Numpy arrays (alone or in a tuple/list) to tensors, as every entry point accepts them; others unchanged."""
+    if isinstance(inputs, np.ndarray):
+        return torch.from_numpy(inputs)
+    if isinstance(inputs, (tuple, list)) and any(isinstance(t, np.ndarray) for t in inputs):
+        return type(inputs)(torch.from_numpy(t) if isinstance(t, np.ndarray) else t for t in inputs)
+    return inputs
 
 
 def check_same_dtype_device(**tensors: Tensor) -> None:

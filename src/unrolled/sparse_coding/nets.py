@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from unrolled.core.io import register_model
-from unrolled.core.unrolled_net import UnrolledNet, dtype_from_name, dtype_name
+from unrolled.core.unrolled_net import UnrolledNet, check_n_layers, dtype_from_name, dtype_name
 from unrolled.core.validation import as_batch, check_positive, check_tensor
 from unrolled.sparse_coding.alista_weight import analytic_weight
 from unrolled.sparse_coding.data import lipschitz_constant
@@ -112,6 +112,7 @@ class SparseCodingNet(UnrolledNet):
 
 
 def _init_common(A: Tensor, lam: float, n_layers: int) -> tuple[Tensor, float, float]:
+    check_n_layers(n_layers)
     _check_dictionary(A)
     lam = check_positive("lam", lam)
     L = lipschitz_constant(A)
