@@ -77,12 +77,12 @@ def test_demo_rejects_unknown_parts(tmp_path):
 
 
 def test_evaluate_rejects_models_of_other_families(tmp_path):
+    """A model with no registered net spec (no algorithm to compare with) is refused, naming its class."""
     from unrolled.core.io import save_model
-    from unrolled.graph import GraphDiffusionProblem, SLoGNet
+    from unrolled.sbl import MaxSparseNet
 
-    net = SLoGNet.from_algorithm(GraphDiffusionProblem("er", n_signals=10), 2)
-    save_model(net, tmp_path / "m", metadata={"problem": {"graph": "er"}})
-    with pytest.raises(SystemExit, match="SLoGNet"):
+    save_model(MaxSparseNet(20, 100, n_layers=2, width=16), tmp_path / "m", metadata={"problem": {"n": 20}})
+    with pytest.raises(SystemExit, match="MaxSparseNet"):
         main(["evaluate", str(tmp_path / "m"), "--out", str(tmp_path / "ev")])
 
 

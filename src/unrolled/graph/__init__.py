@@ -1,6 +1,7 @@
 """Graphs: blind deconvolution of graph diffusion (source localization), its ADMM solver, SLoG-Net.
 
 Data model and graph ensembles of the SLoG-Net paper (Sec. II, V-A), the
+one iteration (:class:`GraphADMMIteration`, SLoG-Net's generalised ADMM step), the
 ADMM solver of the convex relaxation (8) (Sec. III), the unrolled network
 SLoG-Net (Sec. IV) and the figures of merit and loss of Sec. V-A.
 """
@@ -14,6 +15,7 @@ from unrolled.graph.graphs import (
     normalized_adjacency,
     vandermonde,
 )
+from unrolled.graph.iteration import GraphADMMIteration, algorithm_values
 from unrolled.graph.metrics import relative_error, relative_error_loss, support_accuracy
 from unrolled.graph.nets import SLoGNet
 from unrolled.graph.solvers import (
@@ -35,6 +37,8 @@ __all__ = [
     "normalized_adjacency",
     "graph_fourier_basis",
     "vandermonde",
+    "GraphADMMIteration",
+    "algorithm_values",
     "ADMMResult",
     "admm",
     "deconvolution_objective",

@@ -143,6 +143,13 @@ def apply_gamma_inverse(w: Tensor, zeta: Tensor, r: Tensor) -> Tensor:
     return w * r - w * ((w * r).sum(dim=-1) / zeta)[..., None]
 
 
+def per_problem(value, ndim: int):
+    """A scalar, or a per-problem tensor ``(B,)`` viewed as ``(B, 1, ..., 1)`` (``ndim`` dimensions) to broadcast."""
+    if isinstance(value, Tensor) and value.dim() == 1:
+        return value.view(-1, *([1] * (ndim - 1)))
+    return value
+
+
 def apply_filter_inverse(z: Tensor, M: Tensor, rho2: Tensor | float, r: Tensor) -> Tensor:
     r""":math:`(\operatorname{diag}(z) + \rho_2 MM^\top)^{-1} r` by Woodbury (Appendix D): SLoG-Net's filter sub-layer.
 
@@ -153,11 +160,19 @@ def apply_filter_inverse(z: Tensor, M: Tensor, rho2: Tensor | float, r: Tensor) 
         - W \bar M^{-1} W^\top,\quad W = \operatorname{diag}(z^{-1}) M,\quad
         \bar M = \rho_2^{-1} I_d + M^\top W,
 
-    ``O(N d^2 + d^3)`` per problem. ``z`` ``(B, N)`` positive, ``rho2 > 0``, ``r`` ``(B, N)``.
+    ``O(N d^2 + d^3)`` per problem. ``z`` ``(B, N)`` positive, ``rho2 > 0`` (a
+    scalar or per problem, ``(B,)``), ``r`` ``(B, N)``. For ``d = 1`` (ADMM)
+    the ``1 x 1`` solve is a multiplication by the reciprocal; otherwise
+    ``torch.linalg.solve_ex`` (no error check, hence no host synchronisation
+    on a GPU: :math:`\bar M` is positive definite).
     """
     W = M / z[..., :, None]  # (B, N, d)
-    eye = torch.eye(M.shape[-1], dtype=z.dtype, device=z.device)
-    Mbar = eye / rho2 + M.T @ W  # (B, d, d), symmetric positive definite
     t = (W * r[..., :, None]).sum(dim=-2)  # W^T r, (B, d)
-    s = torch.linalg.solve(Mbar, t.unsqueeze(-1)).squeeze(-1)
+    G = W.mT @ M  # M^T W, (B, d, d): one product with the shared M
+    rho2 = per_problem(rho2, 3)
+    if M.shape[-1] == 1:  # the 1 x 1 solve as LAPACK's (times the reciprocal), no small batched products
+        s = t * (G + 1.0 / rho2)[..., 0].reciprocal()
+        return r / z - W[..., 0] * s
+    Mbar = G + torch.eye(M.shape[-1], dtype=z.dtype, device=z.device) / rho2  # symmetric positive definite
+    s = torch.linalg.solve_ex(Mbar, t.unsqueeze(-1))[0].squeeze(-1)
     return r / z - (W @ s.unsqueeze(-1)).squeeze(-1)

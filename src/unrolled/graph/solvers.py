@@ -34,37 +34,45 @@ with :math:`\Gamma = \rho_\lambda Z^\top Z + \rho_\mu 1 1^\top`, starting from
 
 Implementation
 --------------
-``Z`` is never formed. :math:`Z\tilde g = \operatorname{vec}(V(\tilde g \circ
-\tilde Y))` (the product scales the rows of :math:`\tilde Y`) and
-:math:`Z^\top \operatorname{vec}(W) = \big(\sum_p [V^\top W]_{ip} \tilde
-Y_{ip}\big)_i`. Appendix B of the paper shows :math:`Z^\top Z =
-\operatorname{diag}(z)` with :math:`z_i = \|\tilde y_i\|_2^2`, so
-:math:`Z^\top \lambda` obeys the recursion :math:`Z^\top\lambda^{k+1} =
-Z^\top\lambda^k + \rho_\lambda (z \circ \tilde g^{k+1} - Z^\top x^{k+1})` and
-:math:`Z^\top x^{k+1}` is needed anyway for the next filter update: one
-iteration costs two products with ``V`` (``O(N^2 P)``) and ``O(NP)`` more, and
-:math:`\Gamma^{-1}` is applied in ``O(N)`` by Sherman–Morrison
-(:func:`gamma_inverse`).
+:func:`admm` is :class:`~unrolled.graph.iteration.GraphADMMIteration` (the
+step SLoG-Net generalises) at the values
+:func:`~unrolled.graph.iteration.algorithm_values` gives, run by
+:func:`unrolled.core.solve.solve`; the step is ADMM's *scaled form* (the
+multipliers divided by :math:`\rho_\lambda`), with the same iterates
+:math:`\tilde g, x`. ``Z`` is never formed. :math:`Z\tilde g =
+\operatorname{vec}(V(\tilde g \circ \tilde Y))` (the product scales the rows
+of :math:`\tilde Y`) and :math:`Z^\top \operatorname{vec}(W) = \big(\sum_p
+[V^\top W]_{ip} \tilde Y_{ip}\big)_i`. Appendix B of the paper shows
+:math:`Z^\top Z = \operatorname{diag}(z)` with :math:`z_i = \|\tilde
+y_i\|_2^2`, so :math:`Z^\top \lambda` obeys the recursion
+:math:`Z^\top\lambda^{k+1} = Z^\top\lambda^k + \rho_\lambda (z \circ
+\tilde g^{k+1} - Z^\top x^{k+1})` and :math:`Z^\top x^{k+1}` is needed anyway
+for the next filter update: one iteration costs two products with ``V``
+(``O(N^2 P)``) and ``O(NP)`` more, and :math:`\Gamma^{-1}` is applied in
+``O(N)`` by Sherman–Morrison (:func:`gamma_inverse`, in the form of
+:func:`~unrolled.graph.operators.apply_filter_inverse` with ``M = 1``).
 
 Everything is batched over many problems on one graph: ``Y`` is ``(B, N, P)``
-(or a single ``(N, P)``), ``x`` has the shape of ``Y`` and ``g`` is ``(B, N)``.
-Each problem stops on its own primal and dual residuals and is then frozen.
-The solver runs under :func:`torch.no_grad` and returns detached tensors.
+(or a single ``(N, P)``), ``x`` has the shape of ``Y`` and ``g`` is ``(B, N)``,
+each problem with its own penalties. Each problem stops on its own primal and
+dual residuals and is then frozen. The solver runs under :func:`torch.no_grad`
+and returns detached tensors.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
 
 from unrolled.core.result import SolverResult
+from unrolled.core.solve import solve
 from unrolled.core.validation import check_int, check_positive, check_same_dtype_device, check_tensor
 from unrolled.graph.graphs import check_shift, graph_fourier_basis
+from unrolled.graph.iteration import GraphADMMIteration, algorithm_values, deconvolution_data
 from unrolled.graph.operators import (
-    _gamma_factors,
     apply_gamma_inverse,
     apply_Z,
     apply_Zt,
@@ -98,8 +106,9 @@ class ADMMResult(SolverResult):
     Attributes
     ----------
     x : Tensor
-        ``(B, N, P)`` recovered sources (the soft-thresholded ADMM iterate
-        :math:`x^{k}`, exactly sparse), shaped like ``Y``.
+        ``(B, N, P)`` recovered sources, shaped like ``Y``: the
+        soft-thresholded ADMM iterate :math:`x^{k}` (exactly sparse), or
+        :math:`V\\operatorname{diag}(\\tilde g^{k})V^\\top Y` with ``output='filter'``.
     g : Tensor
         ``(B, N)`` frequency response :math:`\\tilde g^{k}` of the inverse filter;
         ``g.sum(-1)`` equals ``c`` to within the primal tolerance.
@@ -107,9 +116,9 @@ class ADMMResult(SolverResult):
         ``(B,)`` penalties used for each problem.
     n_iter, converged, history
         As in :class:`~unrolled.core.result.SolverResult`; ``history`` has
-        ``'objective'`` (batch mean of :math:`\\|x^k\\|_1`),
-        ``'primal_residual'`` and ``'dual_residual'`` (batch maxima of the
-        relative residuals, see :func:`admm`).
+        ``'objective'`` (batch mean of :math:`\\|x^k\\|_1`) and
+        ``'criterion'`` (batch maximum of the larger relative residual, see
+        :func:`admm`).
     """
 
     g: Tensor | None = None
@@ -203,6 +212,8 @@ def admm(
     max_iter: int = 10_000,
     tol: float = 1e-6,
     atol: float = 0.0,
+    output: str = "sources",
+    callback: Callable[[int, Tensor], None] | None = None,
 ) -> ADMMResult:
     r"""ADMM (updates (11)–(14) of the SLoG-Net paper) for a batch of problems (8) on one graph.
 
@@ -239,7 +250,18 @@ def admm(
         (the dual scale is :math:`\|Z^\top \lambda\|` rather than Boyd's
         :math:`\|A^\top y\| = \|Z^\top\lambda + \mu 1\|`, which vanishes at the
         solution of (8)). It is then frozen. ``tol = atol = 0`` runs exactly
-        ``max_iter`` iterations.
+        ``max_iter`` iterations. ``history['criterion']`` records the larger
+        of the two tests' left-hand sides less their absolute terms, each
+        divided by its scale (:meth:`~unrolled.graph.iteration.GraphADMMIteration.criterion`).
+    output : {'sources', 'filter'}
+        What ``x`` holds: the thresholded iterate :math:`x^k` (exactly sparse),
+        or :math:`V\operatorname{diag}(\tilde g^k)V^\top Y`, the read-out of
+        SLoG-Net's paper (and of :class:`~unrolled.graph.nets.SLoGNet`'s
+        ``output='filter'``).
+    callback : callable, optional
+        ``callback(k, x)`` after iteration ``k`` (1-based) with the batch's
+        ``(B, N, P)`` estimate (of the kind ``output`` names), converged
+        problems at their frozen value; it must not modify ``x``.
 
     Returns
     -------
@@ -268,131 +290,21 @@ def admm(
     max_iter = check_int("max_iter", max_iter, minimum=1)
     tol = check_positive("tol", tol, allow_zero=True)
     atol = check_positive("atol", atol, allow_zero=True)
+    iteration = GraphADMMIteration(output, atol=atol)
     unbatched = Y.dim() == 2
     Yb = (Y.unsqueeze(0) if unbatched else Y).detach()
-    B, N, P = Yb.shape
+    B, N, _ = Yb.shape
     rl = _penalty("rho_l", rho_l, B, Yb)
     rm = _penalty("rho_mu", rho_mu, B, Yb)
 
-    with torch.no_grad():
-        Yt = V.T @ Yb  # (B, N, P) graph Fourier transform of the signals
-        z = Yt.pow(2).sum(dim=-1)  # diagonal of Z^T Z
-        if B and not (z > 0).all():
-            b, i = (z <= 0).nonzero()[0].tolist()
-            raise ValueError(
-                f"Y has no energy in graph frequency {i} (v_{i}^T Y = 0) in problem {b}: "
-                "Gamma is singular and problem (8) is degenerate"
-            )
-        if rl is None or rm is None:
-            dl, dm = default_penalties(Yb, c)
-            rl = dl if rl is None else rl
-            rm = dm if rm is None else rm
-        x, g, n_iter, conv, hist = _admm_loop(Yb, Yt, z, V, c, rl, rm, max_iter, tol, atol)
-
+    data = deconvolution_data(Yb, V, "Gamma is singular and problem (8) is degenerate")
+    if rl is None or rm is None:
+        dl, dm = default_penalties(Yb, c)
+        rl = dl if rl is None else rl
+        rm = dm if rm is None else rm
+    params = algorithm_values(rl, rm, c, n_nodes=N, dtype=Yb.dtype, device=Yb.device)
+    res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback)
+    x, g, n_iter, conv = res.x, res.state["g"], res.n_iter, res.converged
     if unbatched:
-        return ADMMResult(
-            x=x[0], n_iter=n_iter[0], converged=conv[0], history=hist, g=g[0], rho_l=rl[0], rho_mu=rm[0]
-        )
-    return ADMMResult(x=x, n_iter=n_iter, converged=conv, history=hist, g=g, rho_l=rl, rho_mu=rm)
-
-
-def _admm_loop(Y, Yt, z, V, c, rho_l, rho_mu, max_iter, tol, atol):
-    B, N, P = Y.shape
-    dev, dt = Y.device, Y.dtype
-    x_out = torch.zeros_like(Y)
-    g_out = torch.zeros(B, N, dtype=dt, device=dev)
-    n_iter = torch.full((B,), max_iter, dtype=torch.int64, device=dev)
-    converged = torch.zeros(B, dtype=torch.bool, device=dev)
-    history: dict[str, list[float]] = {"objective": [], "primal_residual": [], "dual_residual": []}
-    if B == 0:
-        n_iter.zero_()
-        return x_out, g_out, n_iter, converged, history
-
-    pri_abs = math.sqrt(N * P + 1) * atol
-    dual_abs = math.sqrt(N) * atol
-    obj_all = torch.zeros(B, dtype=dt, device=dev)
-    pri_all = torch.zeros(B, dtype=dt, device=dev)
-    dual_all = torch.zeros(B, dtype=dt, device=dev)
-
-    # Working set (as in core.proximal_gradient): ``orig`` maps rows to the
-    # batch, ``live`` marks rows not yet converged; converged rows are recorded
-    # at once and dropped in bulk when they are at least 1/8 of the set.
-    orig = torch.arange(B, device=dev)
-    live = torch.ones(B, dtype=torch.bool, device=dev)
-    n_live = B
-
-    w, zeta = _gamma_factors(z, rho_l, rho_mu)
-    rl3 = rho_l[:, None, None]
-    thr = 1.0 / rl3
-    x = torch.zeros_like(Y)  # x^k as an N x P matrix per problem
-    lam = torch.zeros_like(Y)  # lambda^k
-    mu = torch.zeros(B, dtype=dt, device=dev)
-    q = torch.zeros(B, N, dtype=dt, device=dev)  # Z^T x^k
-    u = torch.zeros(B, N, dtype=dt, device=dev)  # Z^T lambda^k
-
-    for it in range(1, max_iter + 1):
-        # (11) filter update, Gamma^{-1} by Sherman-Morrison
-        r = rho_l[:, None] * q - u + (rho_mu * c - mu)[:, None]
-        g = apply_gamma_inverse(w, zeta, r)
-        Zg = apply_Z(V, Yt, g)
-        # (12) sources: soft threshold at 1/rho_l
-        v = Zg + lam / rl3
-        x_new = v - torch.clamp(v, -thr, thr)
-        # (13)-(14) multipliers
-        E = Zg - x_new
-        lam = lam + rl3 * E
-        q_new = apply_Zt(V, Yt, x_new)
-        u = u + rho_l[:, None] * (z * g - q_new)
-        viol = g.sum(dim=-1) - c
-        mu = mu + rho_mu * viol
-
-        # residuals
-        pri = torch.sqrt(E.pow(2).sum(dim=(-2, -1)) + viol.pow(2))
-        pri_scale = torch.maximum(
-            torch.linalg.vector_norm(Zg, dim=(-2, -1)), torch.linalg.vector_norm(x_new, dim=(-2, -1))
-        ).clamp_min(abs(c))
-        dual = rho_l * torch.linalg.vector_norm(q_new - q, dim=-1)
-        dual_scale = torch.linalg.vector_norm(u, dim=-1)
-        done = (pri < pri_abs + tol * pri_scale) & (dual < dual_abs + tol * dual_scale)
-        x, q = x_new, q_new
-
-        obj = x.abs().sum(dim=(-2, -1))
-        rel_pri = pri / pri_scale
-        rel_dual = dual / dual_scale.clamp_min(torch.finfo(dt).tiny)
-        if n_live == live.numel():
-            obj_all[orig], pri_all[orig], dual_all[orig] = obj, rel_pri, rel_dual
-        else:
-            done = done & live
-            obj_all[orig] = torch.where(live, obj, obj_all[orig])
-            pri_all[orig] = torch.where(live, rel_pri, pri_all[orig])
-            dual_all[orig] = torch.where(live, rel_dual, dual_all[orig])
-        stats = torch.stack([obj_all.mean(), pri_all.max(), dual_all.max(), done.sum().to(dt)]).tolist()
-        history["objective"].append(stats[0])
-        history["primal_residual"].append(stats[1])
-        history["dual_residual"].append(stats[2])
-
-        n_done = int(stats[3])
-        if n_done:
-            finished = orig[done]
-            x_out[finished] = x[done]
-            g_out[finished] = g[done]
-            n_iter[finished] = it
-            converged[finished] = True
-            n_live -= n_done
-            if n_live == 0:
-                break
-            live = live & ~done
-            if 8 * (live.numel() - n_live) >= live.numel():
-                keep = live
-                orig, x, g, lam, mu = orig[keep], x[keep], g[keep], lam[keep], mu[keep]
-                q, u = q[keep], u[keep]
-                Yt, z, w, zeta = Yt[keep], z[keep], w[keep], zeta[keep]
-                rho_l, rho_mu = rho_l[keep], rho_mu[keep]
-                rl3, thr = rl3[keep], thr[keep]
-                live = live[keep]
-
-    if n_live > 0:
-        rows = orig[live]
-        x_out[rows] = x[live]
-        g_out[rows] = g[live]
-    return x_out, g_out, n_iter, converged, history
+        x, g, n_iter, conv, rl, rm = x[0], g[0], n_iter[0], conv[0], rl[0], rm[0]
+    return ADMMResult(x=x, n_iter=n_iter, converged=conv, history=res.history, g=g, rho_l=rl, rho_mu=rm)
