@@ -32,7 +32,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -44,6 +43,7 @@ import torch
 from unrolled.sparse_coding.data import SparseCodingProblem
 from unrolled.sparse_coding.lasso import lasso
 from unrolled.sparse_coding.solvers import fista
+from unrolled.experiments.bench_cli import bench_main, bench_run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -199,24 +199,12 @@ def markdown_table(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Entry point: run, print the table, optionally write JSON."""
-    args = parse_args(argv)
-    results = measure(args)
-    print(markdown_table(results))
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(results, fh, indent=2)
-    return results
+    return bench_main(parse_args, measure, markdown_table, argv)
 
 
 def run(out_dir="unrolled-bench", quick: bool = False, seed: int = 0, device: str = "cpu") -> dict:
     """Entry point of ``unrolled benchmark lasso-vs-sklearn`` (``quick``: 100 problems)."""
-    from pathlib import Path
-
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    argv = ["--seed", str(seed), "--device", device, "--out", str(Path(out_dir) / "lasso_vs_sklearn.json")]
-    if quick:
-        argv += ["--n-problems", "100"]
-    return main(argv)
+    return bench_run(main, "lasso_vs_sklearn.json", out_dir, quick, seed, device)
 
 
 if __name__ == "__main__":

@@ -92,8 +92,8 @@ import torch
 from torch import Tensor
 
 from unrolled.core.result import SolverResult
-from unrolled.core.validation import as_batch, check_int, check_positive, check_same_dtype_device, check_tensor
-from unrolled.sparse_coding.solvers import lasso_kkt_violation
+from unrolled.core.validation import check_int, check_positive
+from unrolled.sparse_coding.solvers import check_measurements, lasso_kkt_violation
 
 __all__ = ["lasso"]
 
@@ -317,18 +317,8 @@ def lasso(
     >>> bool(res.converged.all())
     True
     """
-    check_tensor("A", A, ndim=2, finite=False)
-    check_tensor("y", y, ndim=(1, 2), finite=False)
-    check_same_dtype_device(y=y, A=A)
-    for name, t in (("A", A), ("y", y)):
-        if t.is_complex():
-            raise ValueError(f"{name} must be real, got dtype {t.dtype}")
+    yb, unbatched = check_measurements(y, A)
     m, n = A.shape
-    if m == 0 or n == 0:
-        raise ValueError(f"A must have non-zero dimensions, got shape {tuple(A.shape)}")
-    check_tensor("A", A)
-    yb, unbatched = as_batch("y", y, m)
-    check_tensor("y", yb)
     lam = check_positive("lam", lam)
     max_iter = check_int("max_iter", max_iter, minimum=1)
     tol = check_positive("tol", tol, allow_zero=True)

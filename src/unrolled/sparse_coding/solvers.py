@@ -105,20 +105,11 @@ def lasso_kkt_violation(x: Tensor, neg_grad: Tensor, lam: float) -> Tensor:
 # --------------------------------------------------------------------------- #
 # Validation
 # --------------------------------------------------------------------------- #
-def _check_inputs(
-    y: Tensor,
-    A: Tensor,
-    x0: Tensor | None,
-    max_iter: int,
-    tol: float,
-    step: float | None,
-) -> tuple[Tensor, Tensor, Tensor, bool, int, float, float]:
-    """Validate the arguments shared by all solvers.
+def check_measurements(y: Tensor, A: Tensor, x0: Tensor | None = None) -> tuple[Tensor, bool]:
+    """Validate a dictionary ``A (m, n)`` and measurements ``y (m,)`` or ``(B, m)``; returns ``(y_batch, unbatched)``.
 
-    Returns ``(y_batch, A, x0_batch, unbatched, max_iter, tol, step)`` with
-    ``step`` resolved to ``1 / ||A||_2^2`` when ``None``.
+    Types and ranks first, then dtype/device agreement (with ``x0`` when given), then the (costlier) finiteness.
     """
-    # Types and ranks first, then dtype/device agreement, then the (costlier) finiteness.
     check_tensor("A", A, ndim=2, finite=False)
     check_tensor("y", y, ndim=(1, 2), finite=False)
     if x0 is not None:
@@ -133,7 +124,24 @@ def _check_inputs(
     if m == 0 or n == 0:
         raise ValueError(f"A must have non-zero dimensions, got shape {tuple(A.shape)}")
     check_tensor("A", A)
-    yb, unbatched = as_batch("y", y, m)
+    return as_batch("y", y, m)
+
+
+def _check_inputs(
+    y: Tensor,
+    A: Tensor,
+    x0: Tensor | None,
+    max_iter: int,
+    tol: float,
+    step: float | None,
+) -> tuple[Tensor, Tensor, Tensor, bool, int, float, float]:
+    """Validate the arguments shared by all solvers.
+
+    Returns ``(y_batch, A, x0_batch, unbatched, max_iter, tol, step)`` with
+    ``step`` resolved to ``1 / ||A||_2^2`` when ``None``.
+    """
+    yb, unbatched = check_measurements(y, A, x0)
+    n = A.shape[1]
     if x0 is None:
         xb = torch.zeros(yb.shape[0], n, dtype=y.dtype, device=y.device)
     else:
