@@ -39,3 +39,16 @@ def test_registry_refuses_a_second_object_under_one_name_and_lists_known_names()
         reg.register("a", object())
     with pytest.raises(KeyError, match=r"known: \['a'\]"):
         reg["b"]
+
+
+def test_solve_refuses_track_false_with_a_tolerance():
+    import torch
+
+    from unrolled.core.solve import solve
+    from unrolled.sparse_coding.iteration import ShrinkageIteration
+
+    A = torch.eye(3, dtype=torch.float64)
+    data = {"y": torch.ones(2, 3, dtype=torch.float64), "A": A, "At": A}
+    with pytest.raises(ValueError, match="track=False needs tol=0"):
+        solve(ShrinkageIteration(0.1), data, {"W": None, "gamma": 1.0, "theta": 0.1}, max_iter=3, tol=1e-3,
+              track=False)

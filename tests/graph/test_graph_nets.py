@@ -219,13 +219,15 @@ def test_bad_input_raises_naming_the_argument(problem, data):
         Y.float(),  # dtype
         Y[..., :0],  # no signals
         torch.where(Y > 0.5, torch.nan, Y),  # NaN
-        Y.numpy(),  # not a tensor
+        [[0.0]],  # not a tensor (numpy arrays are converted: see below)
     ]
     for bad in bad_Y:
         with pytest.raises(ValueError, match=r"\bY\b"):
             net(bad)
     with pytest.raises(ValueError, match="graph frequency"):  # Z^T Z = 0
         net(torch.zeros(2, problem.N, 5, dtype=DT))
+    with torch.no_grad():
+        assert torch.equal(net(Y.numpy()), net(Y))
 
     S = problem.S
     cases = [

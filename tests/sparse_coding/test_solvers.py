@@ -72,7 +72,7 @@ def test_kkt_conditions_at_solution(solver, lasso_batch):
 @pytest.mark.parametrize("solver", [ista, fista])
 def test_history_matches_public_diagnostics(solver, lasso_batch):
     y, A = lasso_batch
-    res = solver(y, A, LAM, tol=0.0, max_iter=40)
+    res = solver(y, A, LAM, tol=0.0, max_iter=40, track=True)
     viol = lasso_kkt_violation(res.x, (y - res.x @ A.T) @ A, LAM)
     assert res.history["criterion"][-1] == pytest.approx(float(viol.max()), rel=1e-9, abs=1e-12)
     obj = lasso_objective(y, A, res.x, LAM)
@@ -181,6 +181,9 @@ def test_ista_tol0_runs_exactly_k_plain_iterations(lasso_batch):
     y, A = lasso_batch
     K = 7
     res = ista(y, A, LAM, max_iter=K, tol=0.0)
+    tracked = ista(y, A, LAM, max_iter=K, tol=0.0, track=True)
+    assert torch.equal(tracked.x, res.x)  # tracking only observes
+    assert res.history == {"objective": [], "criterion": []}  # tol=0: nothing asked, nothing computed
     step = 1.0 / float(torch.linalg.matrix_norm(A, ord=2) ** 2)
     x = torch.zeros(y.shape[0], A.shape[1], dtype=DT)
     for _ in range(K):
@@ -188,7 +191,7 @@ def test_ista_tol0_runs_exactly_k_plain_iterations(lasso_batch):
         x = torch.sign(v) * torch.clamp(v.abs() - step * LAM, min=0.0)
     torch.testing.assert_close(res.x, x, rtol=0, atol=1e-13)
     assert (res.n_iter == K).all() and not res.converged.any()
-    assert len(res.history["objective"]) == K
+    assert len(tracked.history["objective"]) == K and not tracked.converged.any()
     # one iteration more or less would differ
     assert not torch.allclose(ista(y, A, LAM, max_iter=K - 1, tol=0.0).x, x, rtol=0, atol=1e-10)
 
@@ -198,8 +201,9 @@ def test_tol0_never_stops_even_at_an_exact_solution(solver, lasso_batch):
     y, A = lasso_batch
     y = y.clone()
     y[1] = 0.0  # x = 0 is optimal, with KKT violation exactly 0
-    res = solver(y, A, LAM, max_iter=5, tol=0.0)
-    assert (res.n_iter == 5).all() and not res.converged.any()
+    for track in (None, True):
+        res = solver(y, A, LAM, max_iter=5, tol=0.0, track=track)
+        assert (res.n_iter == 5).all() and not res.converged.any()
     assert len(res.history["criterion"]) == 5
     res = solver(y, A, LAM, max_iter=5, tol=1e-12)
     assert int(res.n_iter[1]) == 1 and bool(res.converged[1]) and res.x[1].abs().sum() == 0
@@ -298,7 +302,7 @@ def test_iht_exact_in_one_step_with_orthogonal_dictionary():
 def test_iht_sparsity_and_monotone_objective_on_noisy_data(lasso_batch):
     y, A = lasso_batch
     for k in (1, 3, 10):
-        res = iht(y, A, k, tol=0.0, max_iter=150)
+        res = iht(y, A, k, tol=0.0, max_iter=150, track=True)
         assert ((res.x != 0).sum(-1) <= k).all()
         obj = np.array(res.history["objective"])
         assert np.all(np.diff(obj) <= 1e-12 * obj[0])

@@ -62,6 +62,7 @@ def solve(
     max_iter: int,
     tol: float,
     callback: Callback | None = None,
+    track: bool | None = None,
 ) -> SolverResult:
     r"""Run ``iteration`` to convergence on a batch of problems.
 
@@ -88,6 +89,13 @@ def solve(
         ``callback(k, estimate)`` after iteration ``k`` (1-based) with the
         estimate of the whole batch, converged problems at their frozen value.
         It must not modify ``estimate``.
+    track : bool, optional
+        Compute the criterion and objective at every iteration (for ``history``
+        and the divergence check). ``None`` (default): only when ``tol > 0``,
+        where stopping needs them; with ``tol=0`` and ``track`` off the loop
+        runs ``max_iter`` bare steps with no host synchronisation,
+        ``history`` lists stay empty, ``converged`` is all ``False``, and
+        non-finite final iterates raise :class:`FloatingPointError`.
 
     Returns
     -------
@@ -109,8 +117,35 @@ def solve(
     """
     max_iter = check_int("max_iter", max_iter, minimum=1)
     tol = check_positive("tol", tol, allow_zero=True)
+    track = tol > 0 if track is None else bool(track)
+    if tol > 0 and not track:
+        raise ValueError("track=False needs tol=0: the stopping test is the criterion")
     with torch.no_grad():
-        return _solve(iteration, dict(data), params if callable(params) else dict(params), max_iter, tol, callback)
+        params = params if callable(params) else dict(params)
+        if not track:
+            return _run_bare(iteration, dict(data), params, max_iter, callback)
+        return _solve(iteration, dict(data), params, max_iter, tol, callback)
+
+
+def _run_bare(iteration: Iteration, data: Data, params, max_iter: int, callback: Callback | None) -> SolverResult:
+    """``max_iter`` steps with no stopping test and no statistics (``tol=0`` without tracking)."""
+    schedule = params if callable(params) else None
+    state = iteration.init(data, schedule(0) if schedule is not None else params)
+    B, device, _ = _batch_size(state, iteration)
+    for it in range(1, max_iter + 1):
+        state = iteration.step(it - 1, state, data, schedule(it - 1) if schedule is not None else params)
+        if callback is not None:
+            callback(it, iteration.readout(state, data))
+    x = iteration.readout(state, data)
+    if B and not bool(torch.isfinite(x).all()):  # the one check (and host sync) of a bare run
+        raise FloatingPointError(
+            f"{iteration.name} diverged within {max_iter} iterations: non-finite iterates "
+            f"(a step size too large for the problem's scale, or data of a dtype too narrow for it)"
+        )
+    return SolverResult(x=x,
+                        n_iter=torch.full((B,), max_iter if B else 0, dtype=torch.int64, device=device),
+                        converged=torch.zeros(B, dtype=torch.bool, device=device),
+                        history={"objective": [], "criterion": []}, state=state)
 
 
 def _solve(iteration: Iteration, data: Data, params, max_iter: int, tol: float,

@@ -163,11 +163,11 @@ def _check_inputs(
 
 
 def _run(iteration: ShrinkageIteration, yb: Tensor, A: Tensor, xb: Tensor, params: dict, max_iter: int, tol: float,
-         callback, unbatched: bool) -> SolverResult:
+         callback, unbatched: bool, track: bool | None = None) -> SolverResult:
     """Run ``iteration`` with :func:`unrolled.core.solve.solve`; squeeze back an unbatched problem."""
     A = A.detach()
     data = {"y": yb.detach(), "A": A, "At": A.T.contiguous(), "x0": xb.detach()}
-    res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback)
+    res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback, track=track)
     if unbatched:
         return SolverResult(x=res.x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history)
     return SolverResult(x=res.x, n_iter=res.n_iter, converged=res.converged, history=res.history)
@@ -183,11 +183,13 @@ def _lasso(
     step: float | None,
     momentum: bool,
     callback: Callable[[int, Tensor], None] | None = None,
+    track: bool | None = None,
 ) -> SolverResult:
     yb, A, xb, unbatched, max_iter, tol, step = _check_inputs(y, A, x0, max_iter, tol, step)
     lam = check_positive("lam", lam)
     params = {"W": None, "gamma": step, "theta": step * lam}
-    return _run(ShrinkageIteration(lam, momentum=momentum), yb, A, xb, params, max_iter, tol, callback, unbatched)
+    return _run(ShrinkageIteration(lam, momentum=momentum), yb, A, xb, params, max_iter, tol, callback, unbatched,
+                track)
 
 
 # --------------------------------------------------------------------------- #
@@ -203,6 +205,7 @@ def ista(
     x0: Tensor | None = None,
     step: float | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
+    track: bool | None = None,
 ) -> SolverResult:
     r"""Iterative shrinkage-thresholding (ISTA) for a batch of Lasso problems.
 
@@ -232,6 +235,11 @@ def ista(
         ``callback(k, x)`` after every iteration ``k`` with the current
         ``(B, n)`` iterate (converged problems at their frozen value), e.g. to
         record the NMSE per iteration. It must not modify ``x``.
+    track : bool, optional
+        Compute the KKT violation and objective at every iteration for
+        ``history`` (and the per-iteration divergence check). Default: only
+        when ``tol > 0``; a ``tol=0`` run is then ``max_iter`` bare steps
+        (empty ``history``, one finiteness check at the end).
 
     Returns
     -------
@@ -254,7 +262,7 @@ def ista(
     >>> res.x.shape
     torch.Size([8, 40])
     """
-    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=False, callback=callback)
+    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=False, callback=callback, track=track)
 
 
 def fista(
@@ -267,6 +275,7 @@ def fista(
     x0: Tensor | None = None,
     step: float | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
+    track: bool | None = None,
 ) -> SolverResult:
     r"""FISTA (Beck & Teboulle, 2009) for a batch of Lasso problems.
 
@@ -302,6 +311,11 @@ def fista(
         ``callback(k, x)`` after every iteration ``k`` with the current
         ``(B, n)`` iterate (converged problems at their frozen value), e.g. to
         record the NMSE per iteration. It must not modify ``x``.
+    track : bool, optional
+        Compute the KKT violation and objective at every iteration for
+        ``history`` (and the per-iteration divergence check). Default: only
+        when ``tol > 0``; a ``tol=0`` run is then ``max_iter`` bare steps
+        (empty ``history``, one finiteness check at the end).
 
     Returns
     -------
@@ -313,7 +327,7 @@ def fista(
     ValueError
         On a bad argument; the message names it.
     """
-    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=True, callback=callback)
+    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=True, callback=callback, track=track)
 
 
 def iht(
@@ -325,6 +339,7 @@ def iht(
     tol: float = 1e-6,
     x0: Tensor | None = None,
     step: float | None = None,
+    track: bool | None = None,
 ) -> SolverResult:
     r"""Iterative hard thresholding (Blumensath & Davies) for a batch of problems.
 
@@ -356,6 +371,9 @@ def iht(
     step : float, optional
         Step size :math:`\eta > 0`; ``1 / ||A||_2^2`` when ``None``, which makes
         the objective non-increasing from the first iteration on.
+    track : bool, optional
+        Record ``history`` at every iteration; default only when ``tol > 0``
+        (as :func:`ista`).
 
     Returns
     -------
@@ -377,4 +395,4 @@ def iht(
     if k > n:
         raise ValueError(f"k must be in [1, n={n}], got {k}")
     params = {"W": None, "gamma": step}
-    return _run(ShrinkageIteration(None, hard=k), yb, A, xb, params, max_iter, tol, None, unbatched)
+    return _run(ShrinkageIteration(None, hard=k), yb, A, xb, params, max_iter, tol, None, unbatched, track)
