@@ -21,6 +21,31 @@ sbl
     Sparse Bayesian learning: SBL (EM / MacKay updates) and the nets derived from it (SBLNet, GF-LSTM...).
 classification
     l1-regularised logistic regression: IRLS-ADMM and the deep IRLS-ADMM net.
+pretrained
+    Trained nets shipped in the package: ``list_pretrained()``, ``load_pretrained(name)``.
+experiments
+    The reproductions of the papers' tables and figures, and the benchmarks.
+
+Every subpackage is imported on first access (``import unrolled; unrolled.graph`` works), so
+``import unrolled`` itself stays cheap.
 """
 
+import importlib
+
 __version__ = "0.1.0"
+
+#: The subpackages, in the order of the docstring (each imported lazily by ``unrolled.<name>``).
+SUBPACKAGES = ("core", "sparse_coding", "graph", "separation", "sbl", "classification", "pretrained", "experiments")
+__all__ = ["__version__", *SUBPACKAGES]
+
+
+def __getattr__(name: str):
+    if name in SUBPACKAGES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(SUBPACKAGES))

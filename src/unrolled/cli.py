@@ -158,12 +158,36 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _evaluate_pretrained(args, device) -> int:
+    """``unrolled evaluate pretrained:NAME``: the card's metrics re-measured on fresh problems, beside the card."""
+    from unrolled.pretrained import evaluate, model_card, model_dir
+
+    name = args.model_dir
+    print(model_card(name))
+    result = evaluate(name, n_test=args.n_test, device=device)
+    print(f"\nre-measured on {args.n_test} fresh problems per setting (tolerance of the test in brackets):")
+    for key, tol in result["tolerance"].items():
+        print(f"  {key}: {result['metrics'][key]:.4f} (card {result['card'][key]}, +- {tol:.4f})")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "pretrained_evaluation.json").write_text(json.dumps({"pretrained": name, **result}, indent=1))
+    print(f"written to {out / 'pretrained_evaluation.json'}")
+    args.model_dir = str(model_dir(name))
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from unrolled.core.io import load_model, read_config
     from unrolled.core.registry import NETS, net_for_class
     from unrolled.experiments.report import markdown_table
 
     device = _check_device(args.device)
+    if args.model_dir.startswith("pretrained:"):
+        rc = _evaluate_pretrained(args, device)
+        payload = read_config(args.model_dir)
+        meta = payload.get("metadata") or {}
+        if not (meta.get("net") or net_for_class(payload.get("class", ""))) or not meta.get("problem"):
+            return rc
     payload = read_config(args.model_dir)
     meta = payload.get("metadata") or {}
     spec = NETS.get(meta["net"]) if meta.get("net") else net_for_class(payload.get("class", ""))
@@ -256,6 +280,9 @@ def cmd_reproduce(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unrolled", description="Algorithm unrolling: solvers and the networks unrolled from them.")
+    from unrolled import __version__
+
+    parser.add_argument("--version", action="version", version=f"unrolled {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list families, models, experiments and benchmarks")
@@ -302,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="rebuild a saved model and measure its metric per layer against its "
                                         "solver(s) per iteration")
     _common(p, "unrolled-eval")
-    p.add_argument("model_dir", help="folder with model.safetensors and config.json")
+    p.add_argument("model_dir", help="folder with model.safetensors and config.json, or pretrained:NAME "
+                                      "(one of unrolled.pretrained.list_pretrained())")
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--snr", type=float, default=None, help="override the SNR of the saved data model")
     p.add_argument("--problem", action="append", metavar="KEY=VALUE", help="override a data-model option")
