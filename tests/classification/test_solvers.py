@@ -170,3 +170,26 @@ def test_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         irls_admm(args["X"], args["y"], args["w"])
+
+
+def test_irls_weighted_system_is_the_newton_system_at_a_random_point():
+    """(16)-(19): A^T A is the Hessian of the logistic loss and (A^T A)^{-1} A^T b its Newton point.
+
+    Independent reference: autograd's gradient and Hessian of sum log(1 + exp(-Xt beta)).
+    """
+    from unrolled.classification.layers import weighted_system
+
+    g = torch.Generator().manual_seed(11)
+    N, p = 40, 5
+    Xt = torch.randn(1, N, p, generator=g, dtype=torch.float64)  # rows y_i x_i (labels folded in)
+    beta = 0.7 * torch.randn(p, generator=g, dtype=torch.float64)
+
+    def loss(b):
+        return torch.nn.functional.softplus(-(Xt[0] @ b)).sum()
+
+    grad = torch.autograd.functional.jacobian(loss, beta)
+    hess = torch.autograd.functional.hessian(loss, beta)
+    gram, rhs, _, _ = weighted_system(Xt, (Xt @ beta.unsqueeze(-1)).squeeze(-1))
+    torch.testing.assert_close(gram[0], hess, rtol=1e-12, atol=1e-12)
+    newton = beta - torch.linalg.solve(hess, grad)
+    torch.testing.assert_close(torch.linalg.solve(gram[0], rhs[0]), newton, rtol=1e-10, atol=1e-12)

@@ -258,3 +258,25 @@ def test_lambda_grid_picks_the_best_median_and_matches_direct_runs(problems):
     assert len({round(g["median_nmse_s"], 12) for g in grid}) == 3  # lambda matters
     with pytest.raises(ValueError, match="lambda"):
         palm_lambda_grid(data, (0.1, -1.0), A0, S0)
+
+
+def test_permutation_correction_with_a_non_involutive_permutation():
+    """A 3-cycle (its own inverse is another cycle) with scales and signs: both A and S come back exactly.
+
+    A correction that applied the permutation instead of its inverse (indistinguishable on swaps) fails here.
+    """
+    g = torch.Generator().manual_seed(5)
+    B, m, n, t = 2, 6, 4, 9
+    A = torch.randn(B, m, n, generator=g, dtype=torch.float64)
+    A = A / torch.linalg.vector_norm(A, dim=-2, keepdim=True)
+    S = torch.randn(B, n, t, generator=g, dtype=torch.float64)
+    q = torch.tensor([1, 2, 0, 3])  # estimated column j holds true column q[j]
+    assert not torch.equal(q[q], torch.arange(n))
+    scale = torch.tensor([2.0, -0.5, 3.0, -1.5], dtype=torch.float64)
+    A_est = A[:, :, q] * scale
+    S_est = S[:, q, :] / scale[:, None]
+    perm = matching_permutations(A_est, A)
+    assert torch.equal(perm, torch.argsort(q).expand(B, n))
+    A_c, S_c = correct_permutation(A_est, S_est, A)
+    torch.testing.assert_close(A_c, A, rtol=0, atol=1e-12)
+    torch.testing.assert_close(S_c, S, rtol=0, atol=1e-12)
