@@ -52,3 +52,32 @@ def test_solve_refuses_track_false_with_a_tolerance():
     with pytest.raises(ValueError, match="track=False needs tol=0"):
         solve(ShrinkageIteration(0.1), data, {"W": None, "gamma": 1.0, "theta": 0.1}, max_iter=3, tol=1e-3,
               track=False)
+
+
+def test_solve_in_chunks_equals_one_batch():
+    """chunk_size changes memory, not results: same x, n_iter, converged; the merged history is the batch's."""
+    import torch
+
+    from unrolled.core.solve import solve
+    from unrolled.sparse_coding.data import SparseCodingProblem, lipschitz_constant
+    from unrolled.sparse_coding.iteration import ShrinkageIteration
+
+    prob = SparseCodingProblem(m=15, n=30, p=0.2, seed=3)
+    y, _ = prob.sample(23, torch.Generator().manual_seed(4))
+    A = prob.A
+    L = lipschitz_constant(A)
+    data = {"y": y, "A": A, "At": A.T.contiguous()}
+    params = {"W": None, "gamma": 1 / L, "theta": 0.1 / L}
+    whole = solve(ShrinkageIteration(0.1), data, params, max_iter=400, tol=1e-5)
+    parts = solve(ShrinkageIteration(0.1), data, params, max_iter=400, tol=1e-5, chunk_size=5)
+    assert int(whole.n_iter.min()) < int(whole.n_iter.max())  # chunks stop at different iterations
+    torch.testing.assert_close(parts.x, whole.x, rtol=0, atol=1e-13)
+    assert torch.equal(parts.n_iter, whole.n_iter) and torch.equal(parts.converged, whole.converged)
+    assert len(parts.history["criterion"]) == len(whole.history["criterion"])
+    for key in ("criterion", "objective"):
+        assert parts.history[key] == pytest.approx(whole.history[key], rel=1e-10, abs=1e-14)
+    bare = solve(ShrinkageIteration(0.1), data, params, max_iter=30, tol=0.0, chunk_size=7)
+    torch.testing.assert_close(bare.x, solve(ShrinkageIteration(0.1), data, params, max_iter=30, tol=0.0).x,
+                               rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="callback"):
+        solve(ShrinkageIteration(0.1), data, params, max_iter=3, tol=0.0, chunk_size=5, callback=lambda k, x: None)

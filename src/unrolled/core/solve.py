@@ -63,6 +63,8 @@ def solve(
     tol: float,
     callback: Callback | None = None,
     track: bool | None = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
 ) -> SolverResult:
     r"""Run ``iteration`` to convergence on a batch of problems.
 
@@ -96,6 +98,14 @@ def solve(
         runs ``max_iter`` bare steps with no host synchronisation,
         ``history`` lists stay empty, ``converged`` is all ``False``, and
         non-finite final iterates raise :class:`FloatingPointError`.
+    chunk_size : int, optional
+        Solve at most this many problems at a time (bounds the memory of very
+        large batches); the results are concatenated and ``history`` is that
+        of the whole batch (per iteration: the mean objective and the maximum
+        criterion, problems of finished chunks at their frozen values). Not
+        with ``callback`` (which sees the whole batch at each iteration).
+    progress : bool, default False
+        A progress bar over the chunks.
 
     Returns
     -------
@@ -120,11 +130,58 @@ def solve(
     track = tol > 0 if track is None else bool(track)
     if tol > 0 and not track:
         raise ValueError("track=False needs tol=0: the stopping test is the criterion")
+    if chunk_size is not None:
+        chunk_size = check_int("chunk_size", chunk_size, minimum=1)
+        if callback is not None:
+            raise ValueError("chunk_size cannot be combined with callback (which sees the whole batch)")
     with torch.no_grad():
         params = params if callable(params) else dict(params)
+        B = _data_batch_size(iteration, data)
+        if chunk_size is not None and B is not None and B > chunk_size:
+            return _chunked(iteration, dict(data), params, max_iter, tol, track, B, chunk_size, progress)
         if not track:
             return _run_bare(iteration, dict(data), params, max_iter, callback)
         return _solve(iteration, dict(data), params, max_iter, tol, callback)
+
+
+def _data_batch_size(iteration: Iteration, data: Data) -> int | None:
+    for key in iteration.batched:
+        value = data.get(key)
+        if isinstance(value, Tensor) and value.dim() > 0:
+            return value.shape[0]
+    return None
+
+
+def _chunked(iteration: Iteration, data: Data, params, max_iter: int, tol: float, track: bool, B: int,
+             chunk: int, progress: bool) -> SolverResult:
+    """:func:`solve` one chunk of problems at a time; concatenate, and merge the histories."""
+    from tqdm.auto import tqdm
+
+    parts = []
+    starts = range(0, B, chunk)
+    for start in tqdm(starts, desc=f"{iteration.name} ({B} problems)", disable=not progress, leave=False):
+        index = torch.arange(start, min(B, start + chunk))
+        sub_data = _take(data, iteration.batched, index)
+        sub_params = params if callable(params) else _take(params, iteration.batched_params, index)
+        run = _solve if track else (lambda it, d, p, m, t, c: _run_bare(it, d, p, m, c))
+        parts.append((len(index), run(iteration, sub_data, sub_params, max_iter, tol, None)))
+    history: dict[str, list[float]] = {}
+    for key, combine in (("objective", "mean"), ("criterion", "max")):
+        series = [(n, r.history.get(key)) for n, r in parts]
+        if any(h is None for _, h in series) or not all(h for _, h in series):
+            if all(h is not None for _, h in series):
+                history[key] = []
+            continue
+        length = max(len(h) for _, h in series)
+        padded = [(n, h + [h[-1]] * (length - len(h))) for n, h in series]  # finished chunks stay frozen
+        if combine == "mean":
+            history[key] = [sum(n * h[i] for n, h in padded) / B for i in range(length)]
+        else:
+            history[key] = [max(h[i] for _, h in padded) for i in range(length)]
+    results = [r for _, r in parts]
+    state = {key: torch.cat([r.state[key] for r in results]) for key in results[0].state}
+    return SolverResult(x=torch.cat([r.x for r in results]), n_iter=torch.cat([r.n_iter for r in results]),
+                        converged=torch.cat([r.converged for r in results]), history=history, state=state)
 
 
 def _run_bare(iteration: Iteration, data: Data, params, max_iter: int, callback: Callback | None) -> SolverResult:
