@@ -155,6 +155,16 @@ def test_active_layers_truncates(case):
         net.active_layers = 0
 
 
+def test_iterate_yields_the_states_forward_reads_out(case):
+    net = case.net()
+    with torch.no_grad():
+        layers = net(case.inputs, return_layers=True)
+        states = list(net.iterate(case.inputs))
+    assert len(states) == K
+    for (state, data, unbatched), out in zip(states, layers):
+        assert _outputs_equal(net.finish(net.iteration.readout(state, data), unbatched), out)
+
+
 def test_training_step_gives_finite_gradients(case):
     net = case.net()
     loss = case.spec.loss(net(case.inputs), case.targets)

@@ -180,21 +180,36 @@ class UnrolledNet(nn.Module):
         """
         if self.iteration is None:
             raise NotImplementedError(f"{type(self).__name__} has no iteration; it must override forward()")
-        data, unbatched = self.prepare(from_numpy(inputs))
         it = self.iteration
-        state = it.init(data, self.layer_values(0))
-        K = self.active_layers
         segments = getattr(self, "checkpoint_segments", None)
         if segments is not None and torch.is_grad_enabled() and not return_layers:
-            return self.finish(it.readout(self._checkpointed(state, data, K, segments), data), unbatched)
+            data, unbatched = self.prepare(from_numpy(inputs))
+            state = it.init(data, self.layer_values(0))
+            state = self._checkpointed(state, data, self.active_layers, segments)
+            return self.finish(it.readout(state, data), unbatched)
         outputs = []
-        for k in range(K):
-            state = it.step(k, state, data, self.layer_values(k))
+        for state, data, unbatched in self.iterate(inputs):
             if return_layers:
                 outputs.append(self.finish(it.readout(state, data), unbatched))
         if return_layers:
             return outputs
         return self.finish(it.readout(state, data), unbatched)
+
+    def iterate(self, inputs):
+        """Yield ``(state, data, unbatched)`` after each of the :attr:`active_layers` layers.
+
+        The loop :meth:`forward` runs, exposing whole states (e.g. a net that
+        also reports an auxiliary variable of its last layer). Each state is
+        batch-first; only the current one is referenced between yields.
+        """
+        if self.iteration is None:
+            raise NotImplementedError(f"{type(self).__name__} has no iteration to iterate")
+        data, unbatched = self.prepare(from_numpy(inputs))
+        it = self.iteration
+        state = it.init(data, self.layer_values(0))
+        for k in range(self.active_layers):
+            state = it.step(k, state, data, self.layer_values(k))
+            yield state, data, unbatched
 
     def gradient_checkpointing(self, segments: int | None) -> "UnrolledNet":
         r"""Train in memory that does not grow with depth: recompute layers in the backward pass.

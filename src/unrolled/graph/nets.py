@@ -352,23 +352,9 @@ class SLoGNet(UnrolledNet):
         """
         return super().forward(Y, return_layers)
 
-    def _states(self, Y: Tensor):
-        """``(state, data, unbatched)`` after each active layer.
-
-        The loop of :meth:`UnrolledNet.forward <unrolled.core.unrolled_net.UnrolledNet.forward>`
-        (same ``prepare``, ``init`` and steps), yielding the whole state, which
-        that loop does not expose.
-        """
-        data, single = self.prepare(Y)
-        it = self.iteration
-        state = it.init(data, self.layer_values(0))
-        for k in range(self.active_layers):
-            state = it.step(k, state, data, self.layer_values(k))
-            yield state, data, single
-
     def forward_with_filter(self, Y: Tensor) -> tuple[Tensor, Tensor]:
         """``(X_hat, g)``: the output and the last layer's inverse-filter response ``(B, N)`` (``(N,)`` unbatched)."""
-        for state, data, single in self._states(Y):
+        for state, data, single in self.iterate(Y):
             pass
         return self.finish((self.iteration.readout(state, data), state["g"]), single)
 
@@ -377,7 +363,7 @@ class SLoGNet(UnrolledNet):
 
         An unbatched ``Y`` gives ``B = 1``.
         """
-        return [SLoGState(*(st[f] for f in SLoGState._fields)) for st, _, _ in self._states(Y)]
+        return [SLoGState(*(st[f] for f in SLoGState._fields)) for st, _, _ in self.iterate(Y)]
 
     # ------------------------------------------------------------------ #
     # UnrolledNet interface
