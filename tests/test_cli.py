@@ -104,3 +104,18 @@ def test_reproduce_set_reaches_the_experiment_config(tmp_path):
     assert cfg["timing_trials"] == 8 and cfg["timing_updates"] == ["mackay"]
     with pytest.raises(SystemExit, match="no setting among"):
         main(["reproduce", "sbl-timing", "--quick", "--out", str(tmp_path), "--set", "no_such_setting=1"])
+
+
+def test_threads_option_sets_torch_threads(tmp_path, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", "--model", "lista-cp", "--small", "--layers", "1", "--steps", "1", "--n-val", "4",
+                     "--batch-size", "2", "--schedule", "end-to-end", "--threads", "2", "--no-progress",
+                     "--out", str(tmp_path / "t")]) == 0
+        assert torch.get_num_threads() == 2
+        assert main(["train", "--threads", "0", "--out", str(tmp_path / "u")]) == 2
+        assert "--threads must be >= 1" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(before)
