@@ -10,8 +10,6 @@ NaN/divergence guard; tqdm progress bars; and data-parallel training with
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import numbers
 import os
@@ -26,6 +24,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from unrolled.core.data_sources import as_data_source, is_part, part_index, part_len, part_to
+from unrolled.core.distributed import init_distributed_from_env
+from unrolled.core.fingerprint import fingerprint_differences, qualname, tensor_digest, to_json
 from unrolled.core.stages import Stage, end_to_end
 from unrolled.core.unrolled_net import UnrolledNet
 
@@ -44,44 +44,6 @@ class TrainingDivergedError(RuntimeError):
 
 class CheckpointMismatchError(ValueError):
     """An existing checkpoint was written by a run with other settings (see :attr:`Trainer.fingerprint`)."""
-
-
-def _json(value):
-    """``value`` as plain JSON data (tuples become lists; unknown objects their ``str``)."""
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
-
-
-def _qualname(obj) -> str:
-    if hasattr(obj, "__self__") and hasattr(obj, "__func__"):  # a bound method: name its class too
-        return f"{type(obj.__self__).__module__}.{type(obj.__self__).__qualname__}.{obj.__func__.__name__}"
-    cls = obj if isinstance(obj, type) else (obj if hasattr(obj, "__qualname__") else type(obj))
-    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', repr(cls))}"
-
-
-def tensor_digest(*parts) -> str:
-    """SHA-256 of the dtypes, shapes and bytes of tensors (nested in tuples, lists and dicts)."""
-    h = hashlib.sha256()
-
-    def feed(x):
-        if isinstance(x, Tensor):
-            t = x.detach().cpu().contiguous().reshape(-1)
-            h.update(f"{t.dtype}{tuple(x.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        elif isinstance(x, dict):
-            for k in sorted(x):
-                h.update(str(k).encode())
-                feed(x[k])
-        elif isinstance(x, (tuple, list)):
-            h.update(b"(")
-            for v in x:
-                feed(v)
-            h.update(b")")
-        else:
-            h.update(repr(x).encode())
-
-    for p in parts:
-        feed(p)
-    return h.hexdigest()[:16]
 
 
 def _non_finite(part) -> bool:
@@ -113,23 +75,6 @@ class TrainResult:
     stages: list[dict] = field(default_factory=list)
     n_steps: int = 0
     seconds: float = 0.0
-
-
-def _distributed_info() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def init_distributed_from_env(device: torch.device) -> tuple[int, int]:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE > 1``).
-
-    Uses the gloo backend on CPU and NCCL on CUDA. Returns ``(rank, world_size)``.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and dist.is_available() and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return _distributed_info()
 
 
 class Trainer:
@@ -291,20 +236,20 @@ class Trainer:
         config = None
         if hasattr(self.model, "config"):
             try:
-                config = _json(self.model.config())
+                config = to_json(self.model.config())
             except NotImplementedError:
                 config = None
         if hasattr(self.data, "inputs"):
             train = "fixed:" + tensor_digest(self.data.inputs, self.data.targets)
         else:
-            train = "online:" + _qualname(self.data.sample)
+            train = "online:" + qualname(self.data.sample)
         fp = {
-            "model": _qualname(type(self.model)),
+            "model": qualname(type(self.model)),
             "model_config": config,
             "model_init": tensor_digest(self.model.state_dict()),  # e.g. the dictionary a net was built from
             "train_data": train,
             "val_data": tensor_digest(self.val_inputs, self.val_targets),
-            "loss": _qualname(self.loss_fn),
+            "loss": qualname(self.loss_fn),
             "seed": int(self.seed),
             "batch_size": self.batch_size,
             "val_every": self.val_every,
@@ -316,7 +261,7 @@ class Trainer:
         }
         for key, value in (extra or {}).items():
             fp[f"user.{key}"] = value
-        return _json(fp)
+        return to_json(fp)
 
     # ------------------------------------------------------------------ helpers
     @torch.no_grad()
@@ -466,19 +411,7 @@ class Trainer:
 
     def _fingerprint_differences(self, saved: dict | None) -> list[str]:
         """``'field: saved -> now'`` for every field of the fingerprint that differs."""
-        if saved is None:
-            return ["fingerprint: none recorded (a checkpoint of an older version)"]
-
-        def short(v) -> str:
-            text = json.dumps(v, sort_keys=True)
-            return text if len(text) <= 80 else text[:77] + "..."
-
-        out = []
-        for key in sorted(set(saved) | set(self.fingerprint)):
-            a, b = saved.get(key, "<absent>"), self.fingerprint.get(key, "<absent>")
-            if a != b:
-                out.append(f"{key}: {short(a)} -> {short(b)}")
-        return out
+        return fingerprint_differences(saved, self.fingerprint)
 
     # ------------------------------------------------------------------- train
     def fit(self) -> TrainResult:
