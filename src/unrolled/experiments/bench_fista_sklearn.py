@@ -34,19 +34,13 @@ import torch
 
 from unrolled.sparse_coding.data import SparseCodingProblem
 from unrolled.sparse_coding.solvers import fista
-from unrolled.experiments.bench_cli import bench_main, bench_run
+from unrolled.experiments.bench_cli import add_problem_arguments, bench_main, bench_run, lasso_objective, sync
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n-problems", type=int, default=1000, help="number of problems (batch size)")
-    ap.add_argument("--m", type=int, default=250, help="measurements")
-    ap.add_argument("--n", type=int, default=500, help="code size")
-    ap.add_argument("--p", type=float, default=0.1, help="probability of a non-zero code entry")
-    ap.add_argument("--snr", type=float, default=40.0, help="measurement SNR in dB")
-    ap.add_argument("--lam", type=float, default=0.1, help="Lasso weight lambda (in the 0.5||y-Ax||^2 scaling)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the dictionary and of the samples")
+    add_problem_arguments(ap)
     ap.add_argument("--tol", type=float, default=1e-6, help="FISTA tolerance on the normalised KKT violation")
     ap.add_argument("--max-iter", type=int, default=20_000, help="FISTA iteration cap")
     ap.add_argument("--sklearn-tol", type=float, default=1e-6, help="sklearn Lasso tol (duality-gap based)")
@@ -59,17 +53,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def lasso_objective(Y: np.ndarray, A: np.ndarray, X: np.ndarray, lam: float) -> np.ndarray:
-    """Per-problem ``0.5||y - Ax||^2 + lam||x||_1`` in float64 (rows of ``Y``, ``X``)."""
-    R = Y - X @ A.T
-    return 0.5 * np.einsum("ij,ij->i", R, R) + lam * np.abs(X).sum(axis=1)
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def measure(args: argparse.Namespace) -> dict:
     """Run both solvers and return the measurements."""
     prob = SparseCodingProblem(m=args.m, n=args.n, p=args.p, snr_db=args.snr, seed=args.seed, device=args.device)
@@ -78,11 +61,11 @@ def measure(args: argparse.Namespace) -> dict:
 
     # Warm-up (CUDA context, kernels, allocator) outside the timed region.
     fista(y[:2], A, args.lam, max_iter=5, tol=0.0)
-    _sync(args.device)
+    sync(args.device)
 
     t0 = time.perf_counter()
     res = fista(y, A, args.lam, tol=args.tol, max_iter=args.max_iter)
-    _sync(args.device)
+    sync(args.device)
     t_fista = time.perf_counter() - t0
 
     from sklearn.exceptions import ConvergenceWarning

@@ -43,19 +43,13 @@ import torch
 from unrolled.sparse_coding.data import SparseCodingProblem
 from unrolled.sparse_coding.lasso import lasso
 from unrolled.sparse_coding.solvers import fista
-from unrolled.experiments.bench_cli import bench_main, bench_run
+from unrolled.experiments.bench_cli import add_problem_arguments, bench_main, bench_run, lasso_objective, sync
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n-problems", type=int, default=1000, help="number of problems (batch size)")
-    ap.add_argument("--m", type=int, default=250, help="measurements")
-    ap.add_argument("--n", type=int, default=500, help="code size")
-    ap.add_argument("--p", type=float, default=0.1, help="probability of a non-zero code entry")
-    ap.add_argument("--snr", type=float, default=40.0, help="measurement SNR in dB")
-    ap.add_argument("--lam", type=float, default=0.1, help="Lasso weight lambda (0.5||y-Ax||^2 scaling)")
-    ap.add_argument("--seed", type=int, default=0, help="seed of the dictionary and of the samples")
+    add_problem_arguments(ap)
     ap.add_argument("--tol", type=float, default=1e-6, help="lasso / FISTA tolerance on the normalised KKT violation")
     ap.add_argument("--sklearn-tol", type=float, default=1e-6, help="sklearn / skglm tol (duality-gap based)")
     ap.add_argument("--no-fista", action="store_true", help="skip FISTA (the slowest)")
@@ -66,17 +60,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda requested but CUDA is not available")
     return args
-
-
-def lasso_objective(Y: np.ndarray, A: np.ndarray, X: np.ndarray, lam: float) -> np.ndarray:
-    """Per-problem ``0.5||y - Ax||^2 + lam||x||_1`` in float64 (rows of ``Y``, ``X``)."""
-    R = Y - X @ A.T
-    return 0.5 * np.einsum("ij,ij->i", R, R) + lam * np.abs(X).sum(axis=1)
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def _loop(make, A_np: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -109,11 +92,11 @@ def measure(args: argparse.Namespace) -> dict:
     # warm-ups (allocator, numba compilation) outside the timed regions
     lasso(y[:2], A, args.lam)
     fista(y[:2], A, args.lam, max_iter=5, tol=0.0)
-    _sync(args.device)
+    sync(args.device)
 
     t0 = time.perf_counter()
     res = lasso(y, A, args.lam, tol=args.tol)
-    _sync(args.device)
+    sync(args.device)
     rows["lasso"] = {"label": "unrolled lasso (batched, working sets)", "seconds": time.perf_counter() - t0,
                      "mean_iter": float(res.n_iter.double().mean()), "converged": int(res.converged.sum()),
                      "iter_unit": "outer", "ws_size": res.history["ws_size"], "inner_iter": res.history["inner_iter"]}
@@ -122,7 +105,7 @@ def measure(args: argparse.Namespace) -> dict:
     if not args.no_fista:
         t0 = time.perf_counter()
         rf = fista(y, A, args.lam, tol=args.tol, max_iter=20_000)
-        _sync(args.device)
+        sync(args.device)
         rows["fista"] = {"label": "unrolled fista (batched)", "seconds": time.perf_counter() - t0,
                          "mean_iter": float(rf.n_iter.double().mean()), "converged": int(rf.converged.sum()),
                          "iter_unit": "iterations"}
