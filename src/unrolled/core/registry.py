@@ -241,18 +241,20 @@ def register_net(spec: NetSpec) -> NetSpec:
     return NETS.register(spec.name, spec)
 
 
+def _register_of_family(registry: Registry, entry, family: str | None):
+    if family is not None and entry.family != family:
+        entry = replace(entry, family=family)
+    return registry.register(entry.name, entry)
+
+
 def register_experiment(experiment: Experiment, family: str | None = None) -> Experiment:
     """Register an :class:`Experiment` (``family`` fills in its family when given)."""
-    if family is not None and experiment.family != family:
-        experiment = replace(experiment, family=family)
-    return EXPERIMENTS.register(experiment.name, experiment)
+    return _register_of_family(EXPERIMENTS, experiment, family)
 
 
 def register_benchmark(benchmark: Benchmark, family: str | None = None) -> Benchmark:
-    """Register a :class:`Benchmark`."""
-    if family is not None and benchmark.family != family:
-        benchmark = replace(benchmark, family=family)
-    return BENCHMARKS.register(benchmark.name, benchmark)
+    """Register a :class:`Benchmark` (``family`` fills in its family when given)."""
+    return _register_of_family(BENCHMARKS, benchmark, family)
 
 
 def register_demo_part(part: DemoPart) -> DemoPart:

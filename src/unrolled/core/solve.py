@@ -163,14 +163,18 @@ def _chunked(iteration: Iteration, data: Data, params, max_iter: int, tol: float
         index = torch.arange(start, min(B, start + chunk))
         sub_data = _take(data, iteration.batched, index)
         sub_params = params if callable(params) else _take(params, iteration.batched_params, index)
-        run = _solve if track else (lambda it, d, p, m, t, c: _run_bare(it, d, p, m, c))
-        parts.append((len(index), run(iteration, sub_data, sub_params, max_iter, tol, None)))
+        if track:
+            part = _solve(iteration, sub_data, sub_params, max_iter, tol, None)
+        else:
+            part = _run_bare(iteration, sub_data, sub_params, max_iter, None)
+        parts.append((len(index), part))
     history: dict[str, list[float]] = {}
     for key, combine in (("objective", "mean"), ("criterion", "max")):
-        series = [(n, r.history.get(key)) for n, r in parts]
-        if any(h is None for _, h in series) or not all(h for _, h in series):
-            if all(h is not None for _, h in series):
-                history[key] = []
+        if any(key not in r.history for _, r in parts):  # an iteration without an objective
+            continue
+        series = [(n, r.history[key]) for n, r in parts]
+        if not all(h for _, h in series):  # untracked (tol=0) runs record nothing
+            history[key] = []
             continue
         length = max(len(h) for _, h in series)
         padded = [(n, h + [h[-1]] * (length - len(h))) for n, h in series]  # finished chunks stay frozen
