@@ -21,6 +21,14 @@ sbl
     Sparse Bayesian learning: SBL (EM / MacKay updates) and the nets derived from it (SBLNet, GF-LSTM...).
 classification
     l1-regularised logistic regression: IRLS-ADMM and the deep IRLS-ADMM net.
+imaging
+    Images through matrix-free operators: compressive MRI (ADMM, ADMM-CSNet) and blind deblurring (HQS, DUBLID).
+lowrank
+    Convolutional robust PCA of ultrasound-like movies: ISTA/FISTA and CORONA.
+nmf
+    Sparse beta-NMF by multiplicative updates and deep unrolled NMF for speech enhancement.
+segmentation
+    Fully connected CRF mean-field inference and CRF-RNN.
 pretrained
     Trained nets shipped in the package: ``list_pretrained()``, ``load_pretrained(name)``.
 experiments
@@ -35,7 +43,8 @@ import importlib
 __version__ = "0.1.0"
 
 #: The subpackages, in the order of the docstring (each imported lazily by ``unrolled.<name>``).
-SUBPACKAGES = ("core", "sparse_coding", "graph", "separation", "sbl", "classification", "pretrained", "experiments")
+SUBPACKAGES = ("core", "sparse_coding", "graph", "separation", "sbl", "classification", "imaging", "lowrank", "nmf",
+               "segmentation", "pretrained", "experiments")
 __all__ = ["__version__", *SUBPACKAGES]
 
 
