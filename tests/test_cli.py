@@ -1,5 +1,6 @@
 """The `unrolled` command line: every subcommand runs, writes its files and fails clearly."""
 
+import argparse
 import json
 import subprocess
 import sys
@@ -102,8 +103,55 @@ def test_reproduce_set_reaches_the_experiment_config(tmp_path):
                  "--set", "timing_trials=8", "--set", "timing_updates=('mackay',)"]) == 0
     cfg = json.loads((tmp_path / "sbl-timing" / "results.json").read_text())["config"]
     assert cfg["timing_trials"] == 8 and cfg["timing_updates"] == ["mackay"]
-    with pytest.raises(SystemExit, match="no setting among"):
+    with pytest.raises(SystemExit, match="no setting no_such_setting; valid --set keys: .*timing_trials"):
         main(["reproduce", "sbl-timing", "--quick", "--out", str(tmp_path), "--set", "no_such_setting=1"])
+    assert not (tmp_path / "sbl-timing" / "no_such_setting").exists()
+
+
+def test_every_option_has_help_and_shows_its_default(capsys):
+    parser = build_parser()
+    for cmd, sub in parser._subparsers._group_actions[0].choices.items():
+        for action in sub._actions:
+            if not action.option_strings:
+                continue
+            assert action.help, f"{cmd} {action.option_strings} has no help text"
+            if action.default not in (None, False, argparse.SUPPRESS):
+                sub.print_help()
+                flag = action.option_strings[-1]
+                text = " ".join(capsys.readouterr().out.split())
+                tail = text.split(flag, 2)[-1]
+                assert "default" in tail[:400], f"{cmd} {flag} does not show its default"
+
+
+@pytest.mark.parametrize("name", ["lista", "sbl-fig3ab", "slognet-fig5", "lpalm-table3", "irls-real"])
+def test_reproduce_name_help_lists_the_set_keys_with_defaults(name, capsys):
+    from dataclasses import fields
+
+    from unrolled.experiments import EXPERIMENTS
+
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", name, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert f"--set keys of {name}" in out
+    settings = EXPERIMENTS[name].settings()
+    assert settings
+    for key, (_, default) in settings.items():
+        assert f"  {key} " in out and repr(default)[:20] in out, key
+    if name == "sbl-fig3ab":  # the nested net spec's fields are keys too (sbl_common.with_overrides)
+        from unrolled.experiments.sbl_common import NetSpec
+
+        assert {f.name for f in fields(NetSpec)} <= set(settings)
+        assert "net" not in settings
+
+
+def test_every_declared_experiment_config_resolves_to_a_dataclass():
+    from unrolled.experiments import EXPERIMENTS
+
+    declared = [name for name, exp in EXPERIMENTS.items() if exp.config]
+    assert len(declared) >= 20
+    for name in declared:
+        assert EXPERIMENTS[name].settings(), name
 
 
 def test_threads_option_sets_torch_threads(tmp_path, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import inspect
 import json
 import sys
@@ -25,6 +26,43 @@ def _common(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: torch's choice, one per core); on a machine shared with other "
                         "runs give each run 1 (oversubscribed threads measured 10x slower here)")
+
+
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help text that always shows an option's default (unless the text states it or there is none)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: {action.default})"
+
+
+def settings_help(name: str) -> str:
+    """The ``--set`` keys of experiment ``name``: one line each, ``key (type): default of the full run``."""
+    from unrolled.experiments import EXPERIMENTS
+
+    settings = EXPERIMENTS[name].settings()
+    if not settings:
+        return f"{name} declares no --set keys."
+    width = max(len(k) for k in settings)
+    lines = [f"--set keys of {name} (type: default of the full run; --quick starts from smaller values):"]
+    lines += [f"  {k.ljust(width)}  ({t}) {v!r}" for k, (t, v) in settings.items()]
+    return "\n".join(lines)
+
+
+class _ReproduceHelp(argparse.Action):
+    """``-h``: the subcommand's help, then the ``--set`` keys of the experiment named before it, if any."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        name = getattr(namespace, "name", None)
+        if name:
+            print("\n" + settings_help(name))
+        parser.exit()
 
 
 def _check_device(device: str) -> str:
@@ -264,6 +302,11 @@ def cmd_reproduce(args) -> int:
     if args.name not in EXPERIMENTS:
         raise SystemExit(f"error: unknown experiment {args.name!r}; choose from {sorted(EXPERIMENTS)}")
     overrides = parse_overrides(args.set)
+    known = EXPERIMENTS[args.name].settings()
+    unknown = sorted(set(overrides) - set(known)) if known else []
+    if unknown:
+        raise SystemExit(f"error: {args.name} has no setting {', '.join(unknown)}; valid --set keys: "
+                         f"{', '.join(known)} (`unrolled reproduce {args.name} --help` shows types and defaults)")
     out = Path(args.out) / args.name
     if args.fresh and out.is_dir():
         for ckpt in sorted(out.rglob(CHECKPOINT_FILE)):  # start every training of the experiment over
@@ -287,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"unrolled {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_DefaultsFormatter)  # type: ignore[method-assign]
 
     p = sub.add_parser("list", help="list families, models, experiments and benchmarks")
     p.set_defaults(func=cmd_list)
@@ -318,11 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=None, help="shorthand for --option lam=LAM")
     p.add_argument("--layers", type=int, default=None, help="depth (default: the net's default)")
     p.add_argument("--tied", action="store_true", help="one set of parameters for all layers")
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--schedule", choices=["layerwise", "end-to-end"], default="layerwise")
+    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
+    p.add_argument("--schedule", choices=["layerwise", "end-to-end"], default="layerwise",
+                   help="layer-wise stages (LISTA papers) or one end-to-end stage")
     p.add_argument("--steps", type=int, default=250, help="steps per stage")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--val-every", type=int, default=25)
+    p.add_argument("--batch-size", type=int, default=64, help="problems per training step")
+    p.add_argument("--val-every", type=int, default=25, help="steps between validations")
     p.add_argument("--n-val", type=int, default=1000, help="validation set size")
     p.add_argument("--fresh", action="store_true",
                    help="start over, discarding a checkpoint in OUT/checkpoints written with other settings "
@@ -334,14 +379,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, "unrolled-eval")
     p.add_argument("model_dir", help="folder with model.safetensors and config.json, or pretrained:NAME "
                                       "(one of unrolled.pretrained.list_pretrained())")
-    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--n-test", type=int, default=1000, help="fresh test problems")
     p.add_argument("--snr", type=float, default=None, help="override the SNR of the saved data model")
     p.add_argument("--problem", action="append", metavar="KEY=VALUE", help="override a data-model option")
     p.set_defaults(func=cmd_evaluate)
 
+    from unrolled.experiments.benchmarks import BENCHMARKS
+
     p = sub.add_parser("benchmark", help="side-by-side speed/accuracy benchmarks, printed as ratios")
     _common(p, "unrolled-bench")
-    p.add_argument("name", help="benchmark name (see `unrolled list`)")
+    p.add_argument("name", help="benchmark name: " + ", ".join(sorted(BENCHMARKS)))
     p.add_argument("--quick", action="store_true", help="reduced sizes")
     p.add_argument("--model-dir", default=None,
                    help="lista-cpss-vs-fista: the trained LISTA-CPSS folder (default: the one `reproduce lista` saved)")
@@ -349,9 +396,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     from unrolled.experiments import EXPERIMENTS
 
-    p = sub.add_parser("reproduce", help="reproduce a paper's table/figure (JSON + Markdown + PNG)")
+    p = sub.add_parser("reproduce", help="reproduce a paper's table/figure (JSON + Markdown + PNG)", add_help=False,
+                       )
     _common(p, "unrolled-results")
-    p.add_argument("name", choices=sorted(EXPERIMENTS))
+    p.add_argument("name", choices=sorted(EXPERIMENTS), metavar="NAME",
+                   help="experiment: " + ", ".join(sorted(EXPERIMENTS)) + " (`unrolled reproduce NAME --help` "
+                        "lists its --set keys)")
+    p.add_argument("-h", "--help", action=_ReproduceHelp, help="show this help (with NAME: its --set keys) and exit")
     p.add_argument("--quick", action="store_true", help="reduced version (minutes, used by the tests)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override one setting of the experiment's config (repeatable), e.g. --set steps=100000 "

@@ -116,13 +116,49 @@ class Family:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A reproduction: ``run(out_dir, quick=..., device=..., seed=..., progress=..., **settings) -> dict``."""
+    """A reproduction: ``run(out_dir, quick=..., device=..., seed=..., progress=..., **settings) -> dict``.
+
+    ``config`` names the full run's config dataclass (a class or an instance) as ``"module:attribute"``; its
+    fields are the ``settings`` keys (``unrolled reproduce NAME --set KEY=VALUE``), and ``nested`` names fields
+    of it whose own fields are accepted as keys too. :meth:`settings` lists them, loaded lazily.
+    """
 
     name: str
     paper: str
     description: str
     run: Callable[..., dict]
     family: str = ""
+    config: str = ""
+    nested: tuple[str, ...] = ()
+
+    def settings(self) -> dict[str, tuple[str, Any]]:
+        """``{key: (type, default of the full run)}`` of the accepted settings; ``{}`` when none is declared."""
+        if not self.config:
+            return {}
+        module, _, attr = self.config.partition(":")
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return _dataclass_settings(obj, self.nested)
+
+
+def _dataclass_settings(obj, nested: tuple[str, ...] = ()) -> dict[str, tuple[str, Any]]:
+    """Fields of a dataclass (class or instance) as ``{name: (type, default)}``; ``nested`` fields expanded."""
+    import dataclasses
+
+    out: dict[str, tuple[str, Any]] = {}
+    for f in dataclasses.fields(obj):
+        if isinstance(obj, type):
+            default = (f.default if f.default is not dataclasses.MISSING else
+                       f.default_factory() if f.default_factory is not dataclasses.MISSING else "(required)")
+        else:
+            default = getattr(obj, f.name)
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        if f.name in nested and dataclasses.is_dataclass(default):
+            out.update({k: v for k, v in _dataclass_settings(default).items() if k not in out})
+            continue
+        out[f.name] = (kind, default)
+    return out
 
 
 @dataclass(frozen=True)

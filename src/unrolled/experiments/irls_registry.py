@@ -25,6 +25,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "selection score vs q, and accuracy / FP / FN over 20 data sets x 5-fold CV of the deep net vs l1-logistic "
         "regression (IRLS-ADMM and liblinear, timed side by side)",
         _irls_simulation,
+        config="unrolled.experiments.irls_simulation:SimulationConfig",
     ),
     "irls-real": Experiment(
         "irls-real",
@@ -33,6 +34,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "and a 20 x 350 gene-expression-like simulation in place of the CNS data (Fig. 6: weights, correlation "
         "heatmap, LOO accuracy); deep net vs IRLS-ADMM vs liblinear with fit times",
         _irls_real,
+        config="unrolled.experiments.irls_real:RealConfig",
     ),
 }
 

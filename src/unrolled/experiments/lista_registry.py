@@ -50,6 +50,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "NMSE (dB) per layer of ISTA, FISTA, LISTA, LISTA-CP, LISTA-CPSS, ALISTA, ISTA-LLT; "
         "m=250, n=500, p=0.1, 16 layers, noiseless and SNR 40 dB, layer-wise training",
         _lista,
+        config="unrolled.experiments.lista:ListaConfig",
     ),
 }
 

@@ -35,27 +35,32 @@ EXPERIMENTS: dict[str, Experiment] = {
         "PALM (lambda chosen on the training set over a grid, pseudo-inverse start) vs LPALM (25 layers) on the "
         "synthetic X-ray mixtures: median NMSE, PALM iterations, wall-clock of both side by side, NMSE per layer",
         _table1,
+        config="unrolled.experiments.lpalm_table1:Table1Config",
     ),
     "lpalm-table2": Experiment(
         "lpalm-table2", f"{_PAPER}, Table 2 and Fig. 3",
         "realistic experiment: LPALM and LISTA trained on simulated wavelet-domain sources, NMSE on A for the real "
         "Cassiopeia-A-like sources (example and generalisation)",
         _table2,
+        config="unrolled.experiments.lpalm_table2:Table2Config",
     ),
     "lpalm-table3": Experiment(
         "lpalm-table3", f"{_PAPER}, Table 3 (App. D.2)",
         "update ablation: S-update LISTA-CP / ISTA-LLT x A-update ISTA-LL / explicit, median NMSE(S)",
         _ablation("table3"),
+        config="unrolled.experiments.lpalm_ablation:AblationConfig",
     ),
     "lpalm-table4": Experiment(
         "lpalm-table4", f"{_PAPER}, Table 4 (App. D.5)",
         "loss ablation: unsupervised, supervised on S, on A, on S+A; median NMSE(S)+NMSE(A)",
         _ablation("table4"),
+        config="unrolled.experiments.lpalm_ablation:AblationConfig",
     ),
     "lpalm-fig10": Experiment(
         "lpalm-fig10", f"{_PAPER}, Fig. 10 (App. D.4)",
         "NMSE(S)+NMSE(A) of LPALM vs the number of layers K",
         _ablation("fig10"),
+        config="unrolled.experiments.lpalm_ablation:AblationConfig",
     ),
 }
 

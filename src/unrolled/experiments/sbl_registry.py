@@ -43,16 +43,22 @@ EXPERIMENTS: dict[str, Experiment] = {
         "strict and loose support accuracy vs d (n=20, m=100, correlated dictionary) of SBL, l1, IHT, LISTA, "
         "IHT-net, MaxSparseNet and the GF-LSTM trained on online data",
         _fig3ab,
+        config="unrolled.experiments.sbl_fig3:Fig3Config",
+        nested=("net",),
     ),
     "sbl-fig3c": Experiment(
         "sbl-fig3c", f"{PAPER}, Fig. 3(c)",
         "ablation at d/n=0.4: gated feedback or not, LSTM or GRU, small or 4x large (strict accuracy)",
         _fig3c,
+        config="unrolled.experiments.sbl_fig3:Fig3Config",
+        nested=("net",),
     ),
     "sbl-fig3d": Experiment(
         "sbl-fig3d", f"{PAPER}, Fig. 3(d)",
         "direction-of-arrival (10-sensor ULA, 4 sources): Chamfer distance vs SNR of SBL and a complex-input GF-LSTM",
         _fig3d,
+        config="unrolled.experiments.sbl_doa:DOAConfig",
+        nested=("net",),
     ),
     "sbl-photometric": Experiment(
         "sbl-photometric", f"{PAPER}, Table 1 (on a rendered scene)",
@@ -60,11 +66,15 @@ EXPERIMENTS: dict[str, Experiment] = {
         "available offline): angular error and seconds per scene of least squares, SBL, MaxSparseNet and the GF-LSTM "
         "for r = 10, 20, 40 images",
         _photometric,
+        config="unrolled.experiments.sbl_photometric:PhotometricConfig",
+        nested=("net",),
     ),
     "sbl-timing": Experiment(
         "sbl-timing", f"{PAPER}, timing (cf. Table 1)",
         "seconds per solved problem of the GF-LSTM vs SBL run to convergence, side by side, as a ratio",
         _timing,
+        config="unrolled.experiments.sbl_fig3:Fig3Config",
+        nested=("net",),
     ),
 }
 

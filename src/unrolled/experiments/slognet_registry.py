@@ -56,36 +56,42 @@ EXPERIMENTS: dict[str, Experiment] = {
         "SLoG-Net (graph source localization), Table II",
         "MRE and ACC of trained SLoG-Net and converged ADMM on ER, SBM, RG, BA, karate, dolphins (P=400)",
         _slognet_table2,
+        config="unrolled.experiments.slognet:FULL_TABLE2",
     ),
     "slognet-table1": Experiment(
         "slognet-table1",
         "SLoG-Net (graph source localization), Table I",
         "inference time of SLoG-Net vs ADMM on ER graphs, N=20..100, P=400, side by side (seconds and ratios)",
         _slognet_table1,
+        config="unrolled.experiments.slognet_timing:FULL_TABLE1",
     ),
     "slognet-fig3": Experiment(
         "slognet-fig3",
         "SLoG-Net (graph source localization), Fig. 3",
         "MRE and ACC of SLoG-Net (and ADMM for reference) vs the training budget |T| on ER",
         _slognet_sweep("fig3"),
+        config="unrolled.experiments.slognet_sweeps:_FULL_BASE",
     ),
     "slognet-fig5": Experiment(
         "slognet-fig5",
         "SLoG-Net (graph source localization), noise sweep (the paper's Fig. 4)",
         "MRE and ACC of SLoG-Net (trained noiseless) and ADMM vs test noise eta in [0, 0.1] on ER",
         _slognet_sweep("fig5"),
+        config="unrolled.experiments.slognet_sweeps:_FULL_BASE",
     ),
     "slognet-fig6": Experiment(
         "slognet-fig6",
         "SLoG-Net (graph source localization), Fig. 6",
         "MRE and ACC of SLoG-Net and ADMM vs signals per problem P from 40 to 400 on ER",
         _slognet_sweep("fig6"),
+        config="unrolled.experiments.slognet_sweeps:_FULL_BASE",
     ),
     "slognet-calibration": Experiment(
         "slognet-calibration",
         "SLoG-Net (graph source localization), Sec. V-E / Alg. 2",
         "ROC-AUC of SLoG-Net with the i-ResNet calibration on binary cascades (karate, dolphins as Digg stand-ins)",
         _slognet_calibration,
+        config="unrolled.experiments.slognet_calibration:FULL",
     ),
     "slognet-community": Experiment(
         "slognet-community",
@@ -93,6 +99,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         "source-community recovery on an SBM (N=20, 3 communities): community ACC vs noise of SLoG-Net, "
         "ADMM and the selection GNN trained with labels",
         _slognet_community,
+        config="unrolled.experiments.slognet_community:FULL_COMMUNITY",
     ),
 }
 
