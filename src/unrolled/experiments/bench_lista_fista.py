@@ -21,6 +21,7 @@ from unrolled.core.metrics import nmse_db
 from unrolled.experiments.report import markdown_table, write_json
 from unrolled.sparse_coding.data import SparseCodingProblem
 from unrolled.sparse_coding.solvers import fista
+from unrolled.core.unrolled_net import dtype_from_name
 
 
 def _time(fn, repeats: int) -> list[float]:
@@ -88,7 +89,7 @@ def run(out_dir="unrolled-bench", quick: bool = False, seed: int = 0, device: st
         net = load_model(model_dir, device=device)
         meta = read_config(model_dir)["metadata"]
         pc = dict(meta["problem"])
-        pc["dtype"] = getattr(torch, pc["dtype"])
+        pc["dtype"] = dtype_from_name(pc["dtype"])
         prob = SparseCodingProblem(**pc, device=device)
         source = model_dir
     else:

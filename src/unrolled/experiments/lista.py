@@ -27,6 +27,7 @@ from unrolled.experiments.report import markdown_table, plot_curves, write_json
 from unrolled.sparse_coding.data import SparseCodingProblem
 from unrolled.sparse_coding.nets import NETWORKS
 from unrolled.sparse_coding.solvers import fista, ista
+from unrolled.core.unrolled_net import dtype_from_name
 
 SETTINGS = {"noiseless": None, "snr40": 40.0}
 SOLVERS = {"ista": ista, "fista": fista}
@@ -99,7 +100,7 @@ def run_comparison(cfg: ListaConfig, out_dir: str | Path, *, seed: int = 0, devi
                    progress: bool = True, log=print) -> dict:
     """Run every method of ``cfg`` in every setting; write results.json, results.md and nmse_vs_layer.png."""
     out_dir = Path(out_dir)
-    dtype = getattr(torch, cfg.dtype)
+    dtype = dtype_from_name(cfg.dtype)
     unknown = [m for m in cfg.methods if m not in SOLVERS and m not in NETWORKS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {sorted(SOLVERS) + sorted(NETWORKS)}")

@@ -141,6 +141,7 @@ from unrolled.graph.data import GraphDiffusionProblem
 from unrolled.graph.metrics import relative_error, relative_error_loss
 from unrolled.graph.nets import SLoGNet
 from unrolled.graph.solvers import admm
+from unrolled.core.unrolled_net import dtype_from_name
 
 __all__ = [
     "GRAPHS",
@@ -350,7 +351,7 @@ def _run_table2(cfg: Table2Config, out_dir, *, seed: int, device: str, progress:
         raise ValueError(f"unknown graphs {unknown}; choose from {list(GRAPHS)}")
     if cfg.dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg.dtype!r}")
-    dtype = getattr(torch, cfg.dtype)
+    dtype = dtype_from_name(cfg.dtype)
     rows, curves = [], {}
     for name in cfg.graphs:
         folder = out_dir / name

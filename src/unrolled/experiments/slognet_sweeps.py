@@ -81,6 +81,7 @@ from unrolled.experiments.slognet import ADMM_EVAL_VERSION, Table2Config, _admm_
 from unrolled.experiments.slognet_scoring import _fmt, _scale, _scores, _sync, _torch_threads, oracle_scale
 from unrolled.graph.data import GraphDiffusionProblem
 from unrolled.graph.metrics import relative_error
+from unrolled.core.unrolled_net import dtype_from_name
 
 __all__ = [
     "SweepConfig",
@@ -201,7 +202,7 @@ QUICK_SWEEPS = {
 # --------------------------------------------------------------------------- #
 def _problem(cfg: Table2Config, graph: str, *, eta: float, seed: int, device: str) -> GraphDiffusionProblem:
     return GraphDiffusionProblem(graph, n_signals=cfg.n_signals, graph_seed=seed, eta=eta,
-                                 dtype=getattr(torch, cfg.dtype), device=device)
+                                 dtype=dtype_from_name(cfg.dtype), device=device)
 
 
 def _train(problem, cfg: Table2Config, folder: Path, *, seed: int, device: str, progress: bool):

@@ -21,6 +21,7 @@ from unrolled.experiments.slognet_scoring import _fmt, _sync, _torch_threads
 from unrolled.graph.data import GraphDiffusionProblem
 from unrolled.graph.nets import SLoGNet
 from unrolled.graph.solvers import admm
+from unrolled.core.unrolled_net import dtype_from_name
 
 
 #: Table I of the paper: N -> (SLoG-Net seconds, ADMM seconds), P = 400, ER graphs.
@@ -68,7 +69,7 @@ def _run_table1(cfg: Table1Config, out_dir, *, seed: int, device: str, progress:
         raise ValueError(f"repeats must be >= 1, got {cfg.repeats}")
     if cfg.dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {cfg.dtype!r}")
-    dtype = getattr(torch, cfg.dtype)
+    dtype = dtype_from_name(cfg.dtype)
     rows = []
     for N in cfg.sizes:
         problem = GraphDiffusionProblem("er", n_nodes=N, n_signals=cfg.n_signals, graph_seed=seed, dtype=dtype,

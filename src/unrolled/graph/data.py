@@ -48,6 +48,7 @@ from unrolled.graph.graphs import (
     normalized_adjacency,
     vandermonde,
 )
+from unrolled.core.unrolled_net import dtype_from_name
 
 __all__ = ["DiffusionBatch", "GraphDiffusionProblem", "exact_recovery_target"]
 
@@ -344,5 +345,5 @@ class GraphDiffusionProblem:
             for i, j, w in graph["edges"]:
                 A[i, j] = A[j, i] = w
             graph = A
-        dtype = getattr(torch, cfg.pop("dtype", "float64"))
+        dtype = dtype_from_name(cfg.pop("dtype", "float64"))
         return cls(graph=graph, dtype=dtype, device=device, **cfg)

@@ -163,11 +163,13 @@ def _check_inputs(
 
 
 def _run(iteration: ShrinkageIteration, yb: Tensor, A: Tensor, xb: Tensor, params: dict, max_iter: int, tol: float,
-         callback, unbatched: bool, track: bool | None = None) -> SolverResult:
+         callback, unbatched: bool, track: bool | None = None, chunk_size: int | None = None,
+         progress: bool = False) -> SolverResult:
     """Run ``iteration`` with :func:`unrolled.core.solve.solve`; squeeze back an unbatched problem."""
     A = A.detach()
     data = {"y": yb.detach(), "A": A, "At": A.T.contiguous(), "x0": xb.detach()}
-    res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback, track=track)
+    res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback, track=track,
+                chunk_size=chunk_size, progress=progress)
     if unbatched:
         return SolverResult(x=res.x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history)
     return SolverResult(x=res.x, n_iter=res.n_iter, converged=res.converged, history=res.history)
@@ -184,12 +186,14 @@ def _lasso(
     momentum: bool,
     callback: Callable[[int, Tensor], None] | None = None,
     track: bool | None = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
 ) -> SolverResult:
     yb, A, xb, unbatched, max_iter, tol, step = _check_inputs(y, A, x0, max_iter, tol, step)
     lam = check_positive("lam", lam)
     params = {"W": None, "gamma": step, "theta": step * lam}
     return _run(ShrinkageIteration(lam, momentum=momentum), yb, A, xb, params, max_iter, tol, callback, unbatched,
-                track)
+                track, chunk_size, progress)
 
 
 # --------------------------------------------------------------------------- #
@@ -206,6 +210,8 @@ def ista(
     step: float | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
     track: bool | None = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
 ) -> SolverResult:
     r"""Iterative shrinkage-thresholding (ISTA) for a batch of Lasso problems.
 
@@ -240,6 +246,12 @@ def ista(
         ``history`` (and the per-iteration divergence check). Default: only
         when ``tol > 0``; a ``tol=0`` run is then ``max_iter`` bare steps
         (empty ``history``, one finiteness check at the end).
+    chunk_size : int, optional
+        Solve the batch in consecutive chunks of this many problems (bounds
+        memory for very large ``B``; results equal the one-batch run up to rounding; not with
+        ``callback``).
+    progress : bool, optional
+        A progress bar over the chunks.
 
     Returns
     -------
@@ -262,7 +274,8 @@ def ista(
     >>> res.x.shape
     torch.Size([8, 40])
     """
-    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=False, callback=callback, track=track)
+    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=False, callback=callback, track=track,
+                  chunk_size=chunk_size, progress=progress)
 
 
 def fista(
@@ -276,6 +289,8 @@ def fista(
     step: float | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
     track: bool | None = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
 ) -> SolverResult:
     r"""FISTA (Beck & Teboulle, 2009) for a batch of Lasso problems.
 
@@ -316,6 +331,12 @@ def fista(
         ``history`` (and the per-iteration divergence check). Default: only
         when ``tol > 0``; a ``tol=0`` run is then ``max_iter`` bare steps
         (empty ``history``, one finiteness check at the end).
+    chunk_size : int, optional
+        Solve the batch in consecutive chunks of this many problems (bounds
+        memory for very large ``B``; results equal the one-batch run up to rounding; not with
+        ``callback``).
+    progress : bool, optional
+        A progress bar over the chunks.
 
     Returns
     -------
@@ -327,7 +348,8 @@ def fista(
     ValueError
         On a bad argument; the message names it.
     """
-    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=True, callback=callback, track=track)
+    return _lasso(y, A, lam, max_iter, tol, x0, step, momentum=True, callback=callback, track=track,
+                  chunk_size=chunk_size, progress=progress)
 
 
 def iht(
@@ -340,6 +362,8 @@ def iht(
     x0: Tensor | None = None,
     step: float | None = None,
     track: bool | None = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
 ) -> SolverResult:
     r"""Iterative hard thresholding (Blumensath & Davies) for a batch of problems.
 
@@ -395,4 +419,5 @@ def iht(
     if k > n:
         raise ValueError(f"k must be in [1, n={n}], got {k}")
     params = {"W": None, "gamma": step}
-    return _run(ShrinkageIteration(None, hard=k), yb, A, xb, params, max_iter, tol, None, unbatched, track)
+    return _run(ShrinkageIteration(None, hard=k), yb, A, xb, params, max_iter, tol, None, unbatched, track, chunk_size,
+                progress)
