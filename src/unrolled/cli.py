@@ -266,13 +266,42 @@ def cmd_evaluate(args) -> int:
 def cmd_benchmark(args) -> int:
     from unrolled.experiments.benchmarks import BENCHMARKS
 
+    if args.name == "all":
+        return _benchmark_all(args)
     if args.name not in BENCHMARKS:
-        raise SystemExit(f"error: unknown benchmark {args.name!r}; choose from {sorted(BENCHMARKS)}")
+        raise SystemExit(f"error: unknown benchmark {args.name!r}; choose from all, {', '.join(sorted(BENCHMARKS))}")
     extra = {"model_dir": args.model_dir} if args.model_dir else {}
     if extra and args.name != "lista-cpss-vs-fista":
         raise SystemExit("error: --model-dir applies to the lista-cpss-vs-fista benchmark only")
     BENCHMARKS[args.name].run(out_dir=args.out, quick=args.quick, seed=args.seed, device=_check_device(args.device),
                               **extra)
+    return 0
+
+
+def _benchmark_all(args) -> int:
+    """Every benchmark with ``in_all``, then one table of their ratio rows (``all.json``, ``all.md`` in OUT)."""
+    from unrolled.experiments.bench_cli import machine_info, ratio_table
+    from unrolled.experiments.benchmarks import BENCHMARKS
+    from unrolled.experiments.report import write_json
+
+    if args.model_dir:
+        raise SystemExit("error: --model-dir applies to the lista-cpss-vs-fista benchmark only")
+    device = _check_device(args.device)
+    rows, names = [], [n for n, b in sorted(BENCHMARKS.items()) if b.in_all]
+    for name in names:
+        print(f"== benchmark {name} ==")
+        result = BENCHMARKS[name].run(out_dir=args.out, quick=args.quick, seed=args.seed, device=device)
+        rows += [{"benchmark": name, **r} for r in result.get("ratios", [])]
+    machine = machine_info(device)
+    table = (f"# unrolled benchmark all{' --quick' if args.quick else ''}\n\nreference time / ours (> 1: ours "
+             f"faster), each row measured side by side in one process; {machine['summary']}\n\n" + ratio_table(rows))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "all.md").write_text(table + "\n")
+    write_json(out / "all.json", {"quick": args.quick, "seed": args.seed, "benchmarks": names, "rows": rows,
+                                  "machine": machine})
+    print(table)
+    print(f"written: {out / 'all.json'}, {out / 'all.md'}")
     return 0
 
 
@@ -388,7 +417,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("benchmark", help="side-by-side speed/accuracy benchmarks, printed as ratios")
     _common(p, "unrolled-bench")
-    p.add_argument("name", help="benchmark name: " + ", ".join(sorted(BENCHMARKS)))
+    p.add_argument("name", help="benchmark name, or all (one table of every benchmark's ratios): "
+                                + ", ".join(sorted(BENCHMARKS)))
     p.add_argument("--quick", action="store_true", help="reduced sizes")
     p.add_argument("--model-dir", default=None,
                    help="lista-cpss-vs-fista: the trained LISTA-CPSS folder (default: the one `reproduce lista` saved)")
