@@ -286,3 +286,18 @@ def test_bad_group_options_and_step_inputs_are_named():
         opt.step(model(x).detach(), torch.zeros(4, 2, dtype=DT))
     with pytest.raises(ValueError, match="outputs"):
         opt.step([], torch.zeros(4, 2, dtype=DT))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_equals_cpu():
+    cpu, gpu = mlp(), mlp().cuda()
+    opt_cpu = EKF(cpu.parameters(), P0=3.0, Q=1e-4, decoupling="parameter")
+    opt_gpu = EKF(gpu.parameters(), P0=3.0, Q=1e-4, decoupling="parameter")
+    g = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        x = torch.randn(4, 3, generator=g, dtype=DT)
+        y = torch.sin(x[:, :2])
+        opt_cpu.step(cpu(x), y)
+        opt_gpu.step(gpu(x.cuda()), y.cuda())
+    assert all(P.device.type == "cuda" for P in opt_gpu.covariances())
+    torch.testing.assert_close(flat(gpu).cpu(), flat(cpu), atol=1e-10, rtol=0)

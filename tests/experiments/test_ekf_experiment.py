@@ -31,21 +31,29 @@ def test_outputs_and_tables(quick_run):
         # the EKF trains: its training loss falls below the initial one
         ekf = next(r for r in runs if r["optimizer"] == "ekf")
         assert ekf["train_loss"][-1] < 0.8 * ekf["train_loss"][0]
-    assert len(data["targets"]) == 2 * len(QUICK.tasks)
+    assert len(data["targets"]) == 3 * len(QUICK.tasks)
     for row in data["targets"]:
-        run = next(r for r in data["runs"][row["task"]] if r["optimizer"] == "adam")
-        assert row["adam_epochs"] is not None  # the targets are losses Adam reached
-        assert run["train_loss"][row["adam_epochs"]] <= row["target_loss"]
+        source = "adam" if row["target"].startswith("Adam") else "ekf"
+        assert row[f"{source}_epochs"] is not None  # each target is a loss its method reached
+        for opt in ("ekf", "sgd", "adam"):
+            run = next(r for r in data["runs"][row["task"]] if r["optimizer"] == opt)
+            if row[f"{opt}_epochs"] is None:
+                assert min(run["train_loss"]) > row["target_loss"]
+            else:  # the first epoch at or below the target
+                assert run["train_loss"][row[f"{opt}_epochs"]] <= row["target_loss"]
+                assert all(loss > row["target_loss"] for loss in run["train_loss"][: row[f"{opt}_epochs"]])
+                assert row[f"{opt}_cpu_seconds"] <= run["cpu_seconds"][-1]
         if row["ekf_epochs"] is not None and row["adam_epochs"] is not None:
             assert row["adam_over_ekf_epochs"] == pytest.approx(row["adam_epochs"] / row["ekf_epochs"])
     md = (out / "results.md").read_text()
-    assert "orders of magnitude lower number of epochs" in md and "Adam/EKF epochs" in md
+    assert "orders of magnitude lower number of epochs" in md and "Adam/EKF CPU" in md
 
 
 def test_first_reach():
-    curve = {"epoch": [0, 1, 2, 3], "train_loss": [1.0, 0.5, 0.2, 0.1], "seconds": [0.0, 1.0, 2.0, 3.0]}
-    assert first_reach(curve, 0.2) == (2, 2.0)
-    assert first_reach(curve, 0.05) == (None, None)
+    curve = {"epoch": [0, 1, 2, 3], "train_loss": [1.0, 0.5, 0.2, 0.1], "seconds": [0.0, 1.0, 2.0, 3.0],
+             "cpu_seconds": [0.0, 0.5, 1.0, 1.5]}
+    assert first_reach(curve, 0.2) == (2, 2.0, 1.0)
+    assert first_reach(curve, 0.05) == (None, None, None)
 
 
 @pytest.mark.parametrize("settings,match", [
