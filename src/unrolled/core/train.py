@@ -35,7 +35,13 @@ CHECKPOINT_FILE = "checkpoint.pt"
 SCHEDULES = ("constant", "cosine", "linear")
 ON_MISMATCH = ("error", "restart", "resume")
 #: ``optimizer=`` names; EKF steps on the outputs and targets, not on gradients (see :class:`Trainer`).
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "ekf": EKF}
+OPTIMIZERS = ("adam", "sgd", "ekf")
+
+
+def _optimizer_class(name: str) -> type:
+    """Looked up at call time (so a patched ``torch.optim.Adam`` is the one used)."""
+    return {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "ekf": EKF}[name]
+
 
 
 class TrainingDivergedError(RuntimeError):
@@ -206,10 +212,10 @@ class Trainer:
         if on_mismatch not in ON_MISMATCH:
             raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}, got {on_mismatch!r}")
         if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {tuple(OPTIMIZERS)}, got {optimizer!r}")
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         options = dict(optimizer_options or {})
         try:  # bad options fail here, before any work
-            OPTIMIZERS[optimizer]([torch.zeros(1, requires_grad=True)], lr=1.0, **options)
+            _optimizer_class(optimizer)([torch.zeros(1, requires_grad=True)], lr=1.0, **options)
         except TypeError as err:
             raise ValueError(f"optimizer_options {options} do not fit optimizer={optimizer!r}: {err}") from None
         if optimizer == "ekf" and grad_clip is not None:
@@ -349,7 +355,7 @@ class Trainer:
         groups: dict[float, list[nn.Parameter]] = {}
         for p in params:
             groups.setdefault(getattr(p, "lr_scale", 1.0), []).append(p)
-        self.optimizer = OPTIMIZERS[self.optimizer_name](
+        self.optimizer = _optimizer_class(self.optimizer_name)(
             [{"params": ps, "lr": stage.lr * s, "lr_scale": s} for s, ps in sorted(groups.items())],
             **self.optimizer_options,
         )
