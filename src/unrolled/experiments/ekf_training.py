@@ -42,8 +42,8 @@ from tqdm.auto import tqdm
 from unrolled.core.ekf import output_jacobian
 from unrolled.core.metrics import nmse
 from unrolled.core.train import Trainer, TrainingDivergedError
-from unrolled.experiments.report import write_json
 from unrolled.experiments.ekf_training_report import write_report
+from unrolled.experiments.report import write_json
 
 REVIEW = ("in [67] it was shown that training an MLP using EKF requires orders of magnitude lower number of epochs "
           "than standard back-propagation")

@@ -78,10 +78,11 @@ def write_report(out: Path, payload: dict) -> None:
         f"Batch size {cfg['batch_size']} for every method; EKF {cfg['epochs_ekf']} epochs, SGD and Adam "
         f"{cfg['epochs_bp']} epochs each at the best learning rate of {list(cfg['sgd_lrs'])} (SGD) and "
         f"{list(cfg['adam_lrs'])} (Adam), chosen by final training loss; EKF one setting per task (in the runs table), "
-        "picked from short trial runs on subsets before this run. Seconds: training wall-clock including the "
-        "Trainer's per-epoch validation, excluding our training-set evaluation. Targets: the training loss Adam "
-        "reaches after 10% and 100% of its epochs and the one EKF reaches in its epochs; an epoch count is the first epoch-end at or below it (EKF's "
-        "resolution is one epoch, so a ratio against EKF epoch 1 is a lower bound: '≥').",
+        "picked from short trial runs on subsets before this run. Seconds: training wall-clock and CPU time, "
+        "including the Trainer's per-epoch validation, excluding our training-set evaluation. Targets: the "
+        "training loss Adam reaches after 10% and 100% of its epochs, and the one EKF reaches in its epochs; an "
+        "epoch count is the first epoch-end at or below it (EKF's resolution is one epoch, so a ratio against EKF "
+        "epoch 1 is a lower bound: '≥').",
         "",
         "## Tasks",
         "",
