@@ -182,7 +182,8 @@ def cmd_train(args) -> int:
     trainer = Trainer(net, spec.loss, problem.sample, val, stages=stages, batch_size=args.batch_size,
                       val_every=args.val_every, checkpoint_dir=out / "checkpoints", seed=args.seed + 3,
                       device=device, progress=not args.no_progress, fingerprint=fingerprint,
-                      on_mismatch="restart" if args.fresh else "error")
+                      on_mismatch="restart" if args.fresh else "error", optimizer=args.optimizer,
+                      optimizer_options=parse_overrides(args.optimizer_option, "--optimizer-option"))
     res = trainer.fit()
     if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         return 0  # under torchrun only rank 0 writes the model
@@ -391,7 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=None, help="shorthand for --option lam=LAM")
     p.add_argument("--layers", type=int, default=None, help="depth (default: the net's default)")
     p.add_argument("--tied", action="store_true", help="one set of parameters for all layers")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
+    p.add_argument("--lr", type=float, default=5e-4, help="learning rate (for ekf: the measurement noise R is divided by it)")
+    p.add_argument("--optimizer", choices=["adam", "sgd", "ekf"], default="adam",
+                   help="Adam, SGD, or the extended-Kalman-filter trainer of the review's box (unrolled.core.ekf)")
+    p.add_argument("--optimizer-option", action="append", metavar="KEY=VALUE",
+                   help="optimizer setting (repeatable), e.g. --optimizer-option decoupling='parameter'")
     p.add_argument("--schedule", choices=["layerwise", "end-to-end"], default="layerwise",
                    help="layer-wise stages (LISTA papers) or one end-to-end stage")
     p.add_argument("--steps", type=int, default=250, help="steps per stage")
