@@ -19,14 +19,16 @@ Two ways to filter
     *Spatial kernel*: separable Gaussian (a 1-D convolution along rows, then columns, zero padded, so the sum runs
     over the pixels of the image exactly like the dense one); the taps are cut at ``truncate * gamma`` pixels, and
     when that radius covers the image the result equals the dense one to rounding.
-    *Bilateral kernel*: a down-sampled approximation. The sum over the sources :math:`j` is replaced by the
-    quadrature :math:`\sum_j G(f_i,f_j)Q_j \approx s^2 \sum_{j \in \Lambda_s} G(f_i, f_j) Q_j` over the pixels
-    :math:`\Lambda_s` of the grid of stride ``s`` (every ``s``-th row and column), at full resolution for the
-    targets :math:`i`, so the colours are never averaged across an edge; the cost falls by :math:`s^2`. It is
-    accurate when the spatial width :math:`\alpha` is several times ``s`` (the kernel varies slowly over one grid
-    cell away from colour edges); its error against the exact filter is measured by :func:`relative_error` and
-    reported by ``unrolled reproduce crf-rnn``. (The permutohedral lattice of the dense-CRF paper is the
-    asymptotically faster alternative, :math:`O(N)`; it is not implemented.)
+    *Bilateral kernel*: a down-sampled approximation. The sources :math:`j` are grouped into the ``s x s`` blocks
+    :math:`b` of the image (partial blocks at the borders); each block sends its total marginal mass
+    :math:`\sum_{j \in b} Q_j` with the features of a down-sampled image (its mean position and mean colour):
+    :math:`\sum_j G(f_i, f_j) Q_j \approx \sum_b G(f_i, \bar f_b) \sum_{j\in b} Q_j`. The targets :math:`i`
+    stay at full resolution; the cost falls by :math:`s^2`. It is accurate when the spatial width :math:`\alpha` is
+    several times ``s`` and the colours vary little within a block; at colour edges a block's mean colour is a
+    mixture, which is where its error lies. The error against the exact filter is measured by
+    :func:`relative_error` (tests, and ``unrolled reproduce crf-rnn`` on its images). With ``s = 1`` it is exact.
+    (The permutohedral lattice of the dense-CRF paper is the asymptotically faster alternative, :math:`O(N)`; it
+    is not implemented.)
 
 Every function is differentiable in the widths, so a net can learn them.
 """
@@ -52,7 +54,7 @@ class Filtering:
     method : {'exact', 'fast'}
         Dense kernel matrices, or separable spatial + down-sampled bilateral filtering (module docstring).
     stride : int
-        Source grid stride ``s`` of the down-sampled bilateral filter (``'fast'`` only; 1 is exact).
+        Block size ``s`` of the down-sampled bilateral filter (``'fast'`` only; 1 is exact).
     truncate : float
         Radius of the separable spatial filter in widths ``gamma`` (``'fast'`` only).
     """
@@ -83,11 +85,21 @@ def _squared_distances(a: Tensor, b: Tensor) -> Tensor:
     return d2.clamp_min(0.0)
 
 
-def _source_index(height: int, width: int, stride: int, device) -> Tensor:
-    """Row-major indices of the pixels on the grid of stride ``stride``."""
-    rows = torch.arange(0, height, stride, device=device)
-    cols = torch.arange(0, width, stride, device=device)
-    return (rows[:, None] * width + cols[None, :]).reshape(-1)
+def _block_sum(x: Tensor, stride: int) -> Tensor:
+    """Sums over the ``stride x stride`` blocks of ``x (B, C, H, W)`` (partial blocks at the borders): ``(B, C, N_b)``."""
+    summed = F.avg_pool2d(x, stride, stride, ceil_mode=True, divisor_override=1)
+    return summed.flatten(2)
+
+
+def block_features(image: Tensor, stride: int) -> tuple[Tensor, Tensor]:
+    """Mean positions ``(N_b, 2)`` and mean colours ``(B, N_b, C)`` of the ``stride x stride`` blocks of ``image``."""
+    B, C, H, W = image.shape
+    pos = pixel_positions(H, W, dtype=image.dtype, device=image.device).T.reshape(1, 2, H, W)
+    ones = torch.ones(1, 1, H, W, dtype=image.dtype, device=image.device)
+    count = _block_sum(ones, stride)  # (1, 1, N_b)
+    mean_pos = (_block_sum(pos, stride) / count)[0].T
+    mean_col = (_block_sum(image, stride) / count).transpose(1, 2)
+    return mean_pos, mean_col
 
 
 def spatial_matrix(height: int, width: int, gamma: Tensor, *, dtype: torch.dtype, device) -> Tensor:
@@ -97,29 +109,32 @@ def spatial_matrix(height: int, width: int, gamma: Tensor, *, dtype: torch.dtype
 
 
 def bilateral_matrix(image: Tensor, alpha: Tensor, beta: Tensor, *, stride: int = 1) -> Tensor:
-    """Bilateral kernel ``(B, N, N_s)`` from every pixel to the sources on the stride-``stride`` grid.
+    """Bilateral kernel ``(B, N, N_b)`` from every pixel to the ``stride x stride`` blocks (their mean features).
 
     ``image`` is ``(B, C, H, W)``; with ``stride=1`` this is the dense ``(B, N, N)`` matrix (ones on the diagonal).
     """
     B, C, H, W = image.shape
     pos = pixel_positions(H, W, dtype=image.dtype, device=image.device)
-    src = _source_index(H, W, stride, image.device)
     colours = image.reshape(B, C, H * W).transpose(1, 2)  # (B, N, C)
-    d_pos = _squared_distances(pos, pos[src])  # (N, N_s), shared by the batch
-    d_col = _squared_distances(colours, colours[:, src])  # (B, N, N_s)
+    if stride == 1:
+        src_pos, src_col = pos, colours
+    else:
+        src_pos, src_col = block_features(image, stride)
+    d_pos = _squared_distances(pos, src_pos)  # (N, N_b), shared by the batch
+    d_col = _squared_distances(colours, src_col)  # (B, N, N_b)
     return torch.exp(-d_pos / (2.0 * alpha**2) - d_col / (2.0 * beta**2))
 
 
-def _apply(matrix: Tensor, Q: Tensor, src: Tensor | None, scale: float) -> Tensor:
-    """``scale * sum_j matrix_ij Q_j`` over the sources ``src`` (all pixels when ``None``), minus the self term."""
+def _apply(matrix: Tensor, Q: Tensor, stride: int) -> Tensor:
+    """``sum_b matrix_ib (sum_{j in b} Q_j)`` over the blocks of ``stride`` (pixels when 1), minus the self term."""
     B, L, H, W = Q.shape
     flat = Q.reshape(B, L, H * W)
-    sources = flat if src is None else flat[..., src]
+    sources = flat if stride == 1 else _block_sum(Q, stride)
     if matrix.dim() == 2:
         summed = sources @ matrix.transpose(0, 1)
     else:
         summed = sources @ matrix.transpose(1, 2)
-    return (scale * summed - flat).reshape(B, L, H, W)
+    return (summed - flat).reshape(B, L, H, W)
 
 
 def gaussian_taps(gamma: Tensor, radius: int) -> Tensor:
@@ -131,7 +146,7 @@ def gaussian_taps(gamma: Tensor, radius: int) -> Tensor:
 def separable_spatial(Q: Tensor, gamma: Tensor, truncate: float = 4.0) -> Tensor:
     """Spatial message passing by two 1-D convolutions, :math:`\\sum_{j \\ne i} G^1 Q_j` (taps cut at ``truncate * gamma``)."""
     B, L, H, W = Q.shape
-    radius = int(min(math.ceil(truncate * float(gamma)), max(H, W) - 1))
+    radius = int(min(math.ceil(truncate * float(gamma.detach())), max(H, W) - 1))
     taps = gaussian_taps(gamma, radius)
     x = Q.reshape(B * L, 1, H, W)
     x = F.conv2d(x, taps.reshape(1, 1, -1, 1), padding=(radius, 0))
@@ -142,7 +157,7 @@ def separable_spatial(Q: Tensor, gamma: Tensor, truncate: float = 4.0) -> Tensor
 def kernel_cache(image: Tensor, widths: Tensor, filtering: Filtering) -> dict[str, Tensor]:
     """The kernel matrices message passing reuses at every iteration when the widths are fixed.
 
-    ``widths = (gamma, alpha, beta)``. Returns ``{'bilateral': (B, N, N_s)}`` and, for exact filtering,
+    ``widths = (gamma, alpha, beta)``. Returns ``{'bilateral': (B, N, N_b)}`` and, for exact filtering,
     ``'spatial': (N, N)``.
     """
     gamma, alpha, beta = widths.unbind(-1)
@@ -178,15 +193,14 @@ def messages(Q: Tensor, image: Tensor, widths: Tensor, filtering: Filtering,
     bil = cache.get("bilateral")
     if bil is None:
         bil = bilateral_matrix(image, alpha, beta, stride=stride)
-    src = None if stride == 1 else _source_index(H, W, stride, Q.device)
-    bilateral = _apply(bil, Q, src, float(stride * stride))
+    bilateral = _apply(bil, Q, stride)
     if fast:
         spatial = separable_spatial(Q, gamma, filtering.truncate)
     else:
         sp = cache.get("spatial")
         if sp is None:
             sp = spatial_matrix(H, W, gamma, dtype=Q.dtype, device=Q.device)
-        spatial = _apply(sp, Q, None, 1.0)
+        spatial = _apply(sp, Q, 1)
     return spatial, bilateral
 
 

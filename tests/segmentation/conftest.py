@@ -1,8 +1,9 @@
-"""A naive dense numpy mean-field of the fully connected CRF: loops over pixel pairs, written from eqs. (19)-(20)."""
+"""Shared fixtures: a naive dense numpy mean-field of the fully connected CRF, loops over pixel pairs, from eqs. (19)-(20)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def kernel_values(image: np.ndarray, gamma: float, alpha: float, beta: float) -> tuple[np.ndarray, np.ndarray]:
@@ -60,3 +61,15 @@ def free_energy_naive(Q: np.ndarray, unary: np.ndarray, image: np.ndarray, gamma
         for j in range(i + 1, N):
             energy += (w[0] * ks[i, j] + w[1] * kb[i, j]) * float(q[:, i] @ mu @ q[:, j])
     return energy
+
+
+class _Naive:
+    kernel_values = staticmethod(kernel_values)
+    mean_field = staticmethod(mean_field_naive)
+    free_energy = staticmethod(free_energy_naive)
+
+
+@pytest.fixture
+def naive() -> _Naive:
+    """The naive numpy reference (kernel values, mean-field iterates, free energy)."""
+    return _Naive()
