@@ -88,7 +88,7 @@ def test_end_to_end_training_reaches_the_unary_net_and_lowers_the_loss():
         loss.backward()
         assert model.unary.body[0].weight.grad.abs().max() > 0 and model.crf.weights.raw[0].grad.abs() .max() > 0
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.8 * losses[0]
 
 

@@ -44,6 +44,7 @@ class Settings:
     lr_finetune: float = 1e-3
     lr_crf: float = 2e-2
     lr_cnn: float = 3e-3
+    cnn_width: int = 32
     layers: tuple[int, ...] = (5, 10)
     mf_iterations: int = 10
     stride: int = 2
@@ -53,7 +54,7 @@ class Settings:
     n_figure: int = 4
 
 
-QUICK = Settings(size=20, n_train=48, n_val=12, n_test=16, unary_epochs=4, crf_epochs=1, batch_size=16,
+QUICK = Settings(size=20, n_train=32, n_val=12, n_test=16, unary_epochs=4, crf_epochs=1, cnn_width=12,
                  grid={"spatial": [1.0], "bilateral_spatial": [2.0], "bilateral_colour": [0.4],
                        "w_spatial": [0.1, 0.3], "w_bilateral": [0.05]}, n_figure=2)
 
@@ -170,7 +171,7 @@ def reproduce_crf_rnn(out_dir, quick: bool = False, seed: int = 0, device: str =
         models[name] = model
 
     torch.manual_seed(seed)
-    cnn = PlainCNN(n_classes=L).to(device)
+    cnn = PlainCNN(n_classes=L, width=cfg.cnn_width).to(device)
     logs["cnn"] = _checkpointed(cnn, ckpt / "cnn.pt", key, lambda: train_segmentation(
         cnn, Xtr, ytr, epochs=cfg.unary_epochs + cfg.crf_epochs, batch_size=cfg.batch_size, lr=cfg.lr_cnn,
         seed=seed, progress=progress))
