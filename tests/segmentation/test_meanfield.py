@@ -164,3 +164,13 @@ def test_iteration_declares_its_parameters():
     it = MeanFieldIteration()
     assert it.param_names == ("weights", "compatibility", "widths")
     assert it.param("weights").constraint == "positive" and it.param("widths").constraint == "positive"
+
+
+def test_energy_can_rise_above_the_weight_bound():
+    """The monotonicity above is not vacuous: with w1 + w2 = 8 the parallel update raises F on this problem."""
+    g = torch.Generator().manual_seed(1)
+    unary = torch.randn(2, 4, 5, 5, generator=g, dtype=torch.float64)
+    image = torch.rand(2, 3, 5, 5, generator=g, dtype=torch.float64)
+    energy = mean_field(unary, image, kernels=(1.5, 3.0, 0.5), weights=(3.0, 5.0), max_iter=25,
+                        track=True).history["objective"]
+    assert max(b - a for a, b in zip(energy, energy[1:])) > 1e-2
