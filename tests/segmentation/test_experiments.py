@@ -45,7 +45,7 @@ def test_rerun_reuses_the_checkpoints(quick, tmp_path):
 
 
 def test_unknown_setting_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="n_epochs"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_epochs'"):
         EXPERIMENTS["crf-rnn"].run(tmp_path, quick=True, n_epochs=3)
 
 

@@ -63,7 +63,8 @@ def _settings(quick: bool, overrides: dict) -> Settings:
     base = QUICK if quick else Settings()
     unknown = set(overrides) - set(asdict(base))
     if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(asdict(base))}")
+        raise TypeError(f"reproduce_crf_rnn() got an unexpected keyword argument {sorted(unknown)[0]!r}; the settings "
+                        f"are {sorted(asdict(base))}")
     return replace(base, **overrides)
 
 
