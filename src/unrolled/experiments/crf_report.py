@@ -47,7 +47,7 @@ def results_markdown(payload: dict) -> str:
     s = payload["settings"]
     tuned, ex = payload["tuned_crf"], payload["exact_filtering"]
     err_rows = [[k, f"{v['spatial']:.2e}", f"{v['bilateral']:.2e}"]
-                for k, v in payload["filtering_relative_error"].items()]
+                for k, v in payload["filtering_relative_error"].items()]  # keys "stride s": block size s
     trained = [[n, ", ".join(f"{w:.3f}" for w in v["weights"]),
                 "; ".join(" ".join(f"{x:+.2f}" for x in row) for row in v["compatibility"])]
                for n, v in payload["trained_crf"].items()]
@@ -77,7 +77,7 @@ def results_markdown(payload: dict) -> str:
         "",
         "## Fast filtering against exact (relative Frobenius error of the messages at Q = softmax(unary))",
         "",
-        markdown_table(["bilateral source grid", "spatial (separable, 4 widths)", "bilateral (down-sampled)"],
+        markdown_table(["bilateral blocks (s x s)", "spatial (separable, 4 widths)", "bilateral (down-sampled)"],
                        err_rows),
         "",
         "## Trained CRF-RNN parameters (tied layers)",
