@@ -74,7 +74,7 @@ def test_demo_rejects_unknown_parts(tmp_path):
         run_demo(tmp_path, parts=("lista", "nope"))
     with pytest.raises(ValueError, match="demo parts"):
         run_demo(tmp_path, parts=())
-    assert list(PARTS) == ["lista", "slognet", "lpalm", "sbl", "irls"]
+    assert list(PARTS) == ["lista", "slognet", "lpalm", "sbl", "irls", "crf-rnn"]
 
 
 def test_evaluate_rejects_models_of_other_families(tmp_path):
