@@ -53,12 +53,12 @@ class UltrasoundMovieProblem:
     width: int = 32
     frames: int = 20
     rank: int = 3
-    vessels: int = 3
+    vessels: int = 2
     bubbles: int = 6
     tbr_db: float = 10.0
     snr_db: float = 25.0
     tissue_scale: float = 4.0
-    tissue_doppler: float = 0.02
+    tissue_doppler: float = 0.05
     operator: str = "identity"
     dtype: str = "float64"
     seed: int = 0

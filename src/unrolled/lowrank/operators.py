@@ -147,16 +147,27 @@ def mix(L: Tensor, S: Tensor, D: Tensor, P: dict[str, Tensor]) -> tuple[Tensor, 
     r"""The linear parts of (17)-(18): :math:`(P_5 * L + P_3 * S + P_1 * D,\ P_6 * S + P_4 * L + P_2 * D)`.
 
     ``L, S, D`` are ``(B, T, H, W)`` movies; ``P`` maps :data:`FILTER_NAMES` to ``(k, k)`` kernels of the movies'
-    dtype (``k`` odd). ``k = 1`` is a multiply-add; otherwise one complex ``conv2d`` of the three movies (as
-    channels) with the ``(2, 3, k, k)`` filter bank, circular padding.
+    dtype (``k`` odd). ``k = 1`` is a multiply-add. Otherwise one real ``conv2d`` with circular padding: a complex
+    filter bank ``(2, 3, k, k)`` acts on the real and imaginary parts as the real ``(4, 6, k, k)`` bank
+    :math:`\begin{pmatrix}\Re P & -\Im P\\ \Im P & \Re P\end{pmatrix}` (the same operator, and about twice as fast
+    in the backward pass as PyTorch's complex convolution, which runs three real ones).
     """
     k = P["P1"].shape[-1]
     if k == 1:
         c = {name: P[name].reshape(()) for name in FILTER_NAMES}
         return c["P5"] * L + c["P3"] * S + c["P1"] * D, c["P6"] * S + c["P4"] * L + c["P2"] * D
     B, T, H, W = L.shape
-    x = torch.stack([L, S, D], dim=2).reshape(B * T, 3, H, W)
     weight = torch.stack([torch.stack([P["P5"], P["P3"], P["P1"]]), torch.stack([P["P4"], P["P6"], P["P2"]])])
+    x = torch.stack([L, S, D], dim=2)  # (B, T, 3, H, W)
     p = k // 2
-    out = F.conv2d(F.pad(x, (p, p, p, p), mode="circular"), weight.to(x.dtype)).reshape(B, T, 2, H, W)
+    if not x.is_complex():
+        out = F.conv2d(F.pad(x.reshape(B * T, 3, H, W), (p, p, p, p), mode="circular"), weight.to(x.dtype))
+        out = out.reshape(B, T, 2, H, W)
+        return out[:, :, 0], out[:, :, 1]
+    weight = weight.to(x.dtype)
+    wr, wi = weight.real, weight.imag
+    block = torch.stack([torch.stack([wr, -wi], dim=2), torch.stack([wi, wr], dim=2)], dim=1)  # (2, re/im, 3, re/im)
+    xr = torch.view_as_real(x).permute(0, 1, 2, 5, 3, 4).reshape(B * T, 6, H, W)
+    out = F.conv2d(F.pad(xr, (p, p, p, p), mode="circular"), block.reshape(4, 6, k, k)).reshape(B, T, 2, 2, H, W)
+    out = torch.complex(out[:, :, :, 0], out[:, :, :, 1])
     return out[:, :, 0], out[:, :, 1]
