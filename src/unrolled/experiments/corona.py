@@ -31,7 +31,7 @@ from unrolled.lowrank.nets import CORONA, ResNetRPCA
 from unrolled.lowrank.solvers import rpca_ista
 
 FULL = {"height": 32, "width": 32, "frames": 20, "n_train": 256, "n_val": 16, "n_test": 16, "layers": 10,
-        "kernel_size": 3, "corona_steps": 400, "resnet_steps": 800, "batch_size": 8, "corona_lr": 1e-2,
+        "kernel_size": 3, "corona_steps": 200, "resnet_steps": 400, "batch_size": 8, "corona_lr": 1e-2,
         "resnet_lr": 2e-3, "fista_tol": 1e-4, "fista_max_iter": 3000}
 QUICK = {"height": 16, "width": 16, "frames": 10, "n_train": 16, "n_val": 4, "n_test": 3, "layers": 4,
          "kernel_size": 3, "corona_steps": 8, "resnet_steps": 8, "batch_size": 4, "corona_lr": 1e-2,

@@ -17,7 +17,7 @@ The blood is ``tbr_db`` below the tissue (tissue-to-blood ratio, in energy). Eve
 noisy data have unit mean power per entry (``D``, ``L`` and ``S`` by the same factor).
 
 The point spread function (PSF) is a complex Gaussian :math:`e^{-z^2/2\sigma_z^2 - x^2/2\sigma_x^2}
-e^{i2\pi f_0 z}` (axial ``z`` = rows), whose widths and residual modulation :math:`f_0` are fixed by ``seed``
+e^{i2\pi f_0 z}` (axial ``z`` = rows) cut to zero beyond 3 widths (so pixels away from the vessels are exactly 0), whose widths and residual modulation :math:`f_0` are fixed by ``seed``
 (one probe per problem). With ``operator='identity'`` (default, :math:`H_1 = H_2 = I`) the targets are the
 imaged tissue and blood (the bubbles rendered with the PSF at their sub-pixel positions); with
 ``operator='psf'``, :math:`H_1 = H_2 = H` is the PSF as a 5x5 circular convolution (:attr:`H`) and the targets
@@ -96,7 +96,8 @@ class UltrasoundMovieProblem:
     def psf(self, dz: Tensor, dx: Tensor) -> Tensor:
         """The complex PSF at axial / lateral offsets ``dz``, ``dx`` (pixels), float64 -> complex128."""
         sz, sx = self.psf_sigma
-        env = torch.exp(-0.5 * (dz / sz) ** 2 - 0.5 * (dx / sx) ** 2)
+        r2 = (dz / sz) ** 2 + (dx / sx) ** 2
+        env = torch.where(r2 <= 9.0, torch.exp(-0.5 * r2), torch.zeros_like(r2))  # cut at 3 widths: finite support
         return torch.polar(env, 2 * math.pi * self.psf_f0 * dz)
 
     @property
