@@ -142,8 +142,8 @@ class NMFIteration(Iteration):
         H = data.get("H0")
         if H is None:
             H = default_activations(M, W)
-        elif self.update_W:
-            H = H * norms.transpose(-1, -2)  # (26) at the start: W H unchanged
+        else:
+            H = H * norms.transpose(-1, -2)  # (26) at the start: W0 H0 unchanged
         return self._finish(M, W.contiguous(), H)
 
     def step(self, k: int, state: State, data: Data, params: Mapping[str, Any]) -> State:

@@ -92,7 +92,7 @@ def nmf_mu(M, W0, H0=None, *, beta: float, mu: float = 0.0, max_iter: int = 200,
         Initial (or, with ``update_W=False``, fixed) dictionary; its columns are normalised (26), and ``H0`` is
         rescaled so that ``W0 H0`` is unchanged.
     H0 : Tensor ``(L, T)`` or ``(B, L, T)``, optional
-        Initial activations; default :func:`~unrolled.nmf.iteration.default_activations`.
+        Initial activations (for the dictionary ``W0`` as given: the start is ``W0 H0``); default :func:`~unrolled.nmf.iteration.default_activations`.
     beta : float
         Divergence (0 Itakura-Saito, 1 Kullback-Leibler, 2 Euclidean, any real).
     mu : float, default 0
