@@ -74,7 +74,13 @@ def test_demo_rejects_unknown_parts(tmp_path):
         run_demo(tmp_path, parts=("lista", "nope"))
     with pytest.raises(ValueError, match="demo parts"):
         run_demo(tmp_path, parts=())
-    assert list(PARTS) == ["lista", "slognet", "lpalm", "sbl", "irls", "crf-rnn"]
+    from unrolled.core.registry import demo_parts
+
+    assert list(PARTS) == [d.name for d in demo_parts()]  # in increasing order
+    orders = [d.order for d in demo_parts()]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders)
+    assert list(PARTS)[:5] == ["lista", "slognet", "lpalm", "sbl", "irls"]
+    assert {"corona", "deepnmf", "crf-rnn"} <= set(PARTS)
 
 
 def test_evaluate_rejects_models_of_other_families(tmp_path):
