@@ -27,7 +27,7 @@ import torch
 
 from unrolled.classification.data import CorrelatedFeaturesProblem
 from unrolled.classification.solvers import irls_admm
-from unrolled.experiments.bench_cli import machine_info, ratio_row, sync
+from unrolled.experiments.bench_cli import machine_info, ratio_row, sync, write_benchmark
 
 
 def logistic_l1_objective(X: np.ndarray, y: np.ndarray, beta: np.ndarray, lam: float) -> np.ndarray:
@@ -101,7 +101,5 @@ def markdown_table(r: dict) -> str:
 
 def run(out_dir="unrolled-bench", quick: bool = False, seed: int = 0, device: str = "cpu") -> dict:
     """Entry point of ``unrolled benchmark irls-vs-sklearn`` (``quick``: 4 data sets of 200 x 20)."""
-    from unrolled.experiments.bench_cli import write_benchmark
-
     result = measure(((4, 200, 20),) if quick else ((16, 500, 50), (8, 2000, 200)), seed=seed, device=device)
     return write_benchmark(out_dir, "irls_vs_sklearn", result, markdown_table(result))

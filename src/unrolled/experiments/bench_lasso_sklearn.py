@@ -32,8 +32,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 import warnings
 
@@ -43,8 +41,8 @@ import torch
 from unrolled.sparse_coding.data import SparseCodingProblem
 from unrolled.sparse_coding.lasso import lasso
 from unrolled.sparse_coding.solvers import fista
-from unrolled.experiments.bench_cli import (add_problem_arguments, bench_main, bench_run, lasso_objective, ratio_row,
-                                            sync)
+from unrolled.experiments.bench_cli import (add_problem_arguments, bench_main, bench_run, lasso_objective,
+                                            machine_info, ratio_row, sync)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -152,16 +150,7 @@ def measure(args: argparse.Namespace) -> dict:
         "problem": prob.config(),
         "solvers": rows,
         "ratios": ratios,
-        "machine": {
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "interop_threads": torch.get_num_interop_threads(),
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-            "cpu_count": os.cpu_count(),
-            "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "platform": platform.platform(),
-            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-        },
+        "machine": machine_info(args.device),
     }
 
 

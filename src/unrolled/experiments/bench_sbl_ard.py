@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 import torch
 
-from unrolled.experiments.bench_cli import machine_info, ratio_row, sync
+from unrolled.experiments.bench_cli import machine_info, ratio_row, sync, write_benchmark
 from unrolled.sbl.data import CorrelatedSparseProblem
 from unrolled.sbl.solvers import sbl
 
@@ -115,14 +115,12 @@ def markdown_table(r: dict) -> str:
              "strict acc ours / ref / EM | sbl (EM) s |", "|---:|---|---:|---:|---:|---:|---:|---|---:|"]
     for w in r["rows"]:
         lines.append(f"| {w['B']} | {w['reference']} | {w['reference_s']:.3f} | {w['ours_s']:.3f} | {w['ratio']:.1f}x "
-                     f"| {w['ours_iter']:.0f} | {w['agreement'][0]:.1e} / {w['agreement'][1]:.1e} | {w['acc_ours']:.3f} / {w['acc_ref']:.3f} / "
-                     f"{_opt(w['acc_em'])} | {_opt(w['em_s'])} |")
+                     f"| {w['ours_iter']:.0f} | {w['agreement'][0]:.1e} / {w['agreement'][1]:.1e} | "
+                     f"{w['acc_ours']:.3f} / {w['acc_ref']:.3f} / {_opt(w['acc_em'])} | {_opt(w['em_s'])} |")
     return "\n".join(lines)
 
 
 def run(out_dir="unrolled-bench", quick: bool = False, seed: int = 0, device: str = "cpu") -> dict:
     """Entry point of ``unrolled benchmark sbl-vs-ard`` (``quick``: B = 40 and 100)."""
-    from unrolled.experiments.bench_cli import write_benchmark
-
     result = measure((40, 100) if quick else (40, 1000), seed=seed, device=device)
     return write_benchmark(out_dir, "sbl_vs_ard", result, markdown_table(result))
