@@ -5,3 +5,4 @@ from __future__ import annotations
 from unrolled.core.registry import Family, register_family
 
 FAMILY = register_family(Family("imaging", "unrolled.imaging", "images through matrix-free operators: compressive MRI (ADMM-CSNet) and blind deblurring (DUBLID)"))
+import unrolled.imaging.deblur_registration  # noqa: E402,F401
