@@ -198,14 +198,31 @@ class LinearOperator:
 class FourierDiagonal(LinearOperator):
     """An operator ``x -> ifft2(s_c * fft2(x))`` for ``c = 1..C``: convolutions, finite differences, filters.
 
-    Subclasses implement :meth:`spectra`; ``channels`` is ``None`` for one output image ``(..., H, W)`` or
+    Subclasses implement ``_spectra`` (what :meth:`spectra` returns and caches); ``channels`` is ``None`` for one output image ``(..., H, W)`` or
     ``C`` for ``(..., C, H, W)``.
     """
 
     channels: int | None = None
 
     def spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
-        """Transfer functions ``(*kernel_batch, C, H, W)`` (complex; ``C = 1`` when ``channels`` is None)."""
+        """Transfer functions ``(*kernel_batch, C, H, W)`` (complex; ``C = 1`` when ``channels`` is None).
+
+        Cached per (shape, dtype, device) for fixed filters (finite differences, identity, a filter bank that
+        does not require grad; never for :class:`Blur`, whose kernel changes in blind deblurring), so the
+        filters of a cached operator must not be modified in place.
+        """
+        if not self._cacheable():
+            return self._spectra(shape, dtype, device)
+        cache = self.__dict__.setdefault("_spectra_cache", {})
+        key = (tuple(shape), dtype, str(device))
+        if key not in cache:
+            cache[key] = self._spectra(shape, dtype, device)
+        return cache[key]
+
+    def _cacheable(self) -> bool:
+        return True
+
+    def _spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
         raise NotImplementedError
 
     def forward(self, x: Tensor) -> Tensor:
@@ -246,7 +263,7 @@ class FourierDiagonal(LinearOperator):
 class Identity(FourierDiagonal):
     """``I x = x``."""
 
-    def spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
+    def _spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
         return torch.ones(1, *shape, dtype=dtype, device=device)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -274,6 +291,11 @@ def _check_kernel(name: str, kernel, ndim: tuple[int, ...]) -> Tensor:
 class _Convolutions(FourierDiagonal):
     """Shared part of :class:`Blur` and :class:`Filters`: circular convolution with stored kernels."""
 
+    _kernels: Tensor
+
+    def _cacheable(self) -> bool:
+        return not self._kernels.requires_grad
+
     def _kernel_spectra(self, kernels: Tensor, shape: Shape, dtype: torch.dtype) -> Tensor:
         h, w = kernels.shape[-2:]
         if h > shape[0] or w > shape[1]:
@@ -292,10 +314,13 @@ class Blur(_Convolutions):
     """
 
     def __init__(self, kernel):
-        self.kernel = _check_kernel("kernel", kernel, (2, 3))
+        self.kernel = self._kernels = _check_kernel("kernel", kernel, (2, 3))
         self.normal_is_real = not self.kernel.is_complex()
 
-    def spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
+    def _cacheable(self) -> bool:
+        return False
+
+    def _spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
         return self._kernel_spectra(self.kernel.to(device), shape, dtype).unsqueeze(-3)
 
 
@@ -309,11 +334,11 @@ class Filters(_Convolutions):
     """
 
     def __init__(self, filters):
-        self.filters = _check_kernel("filters", filters, (3,))
+        self.filters = self._kernels = _check_kernel("filters", filters, (3,))
         self.channels = int(self.filters.shape[0])
         self.normal_is_real = not self.filters.is_complex()
 
-    def spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
+    def _spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
         return self._kernel_spectra(self.filters.to(device), shape, dtype)
 
 
@@ -345,7 +370,7 @@ class FiniteDifference(FourierDiagonal):
         gx, gy = y[..., 0, :, :], y[..., 1, :, :]
         return torch.roll(gx, 1, dims=-1) - gx + torch.roll(gy, 1, dims=-2) - gy
 
-    def spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
+    def _spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
         return kernel_spectrum(self.kernels(real_dtype(dtype), device).to(dtype), shape)
 
 
