@@ -120,7 +120,7 @@ def kernel_least_squares(fy_hat: Tensor, z: Tensor, eps: float, kernel_size: int
     rhs = image_to_kernel(_ifft(num), s).reshape(B, s * s, 1)
     gram = _ifft(power).reshape(B, H * W)[:, _window_offsets(s, (H, W), z.device)]
     gram = gram + eps * torch.eye(s * s, dtype=z.dtype, device=z.device)
-    return torch.linalg.solve(gram, rhs).reshape(B, s, s)
+    return torch.cholesky_solve(rhs, torch.linalg.cholesky(gram)).reshape(B, s, s)  # R + eps I is SPD
 
 
 def kernel_step(fy_hat: Tensor, z: Tensor, eps: float, kernel_size: int, previous: Tensor,
