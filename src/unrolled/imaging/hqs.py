@@ -51,7 +51,7 @@ __all__ = ["HQSBlindDeblurIteration", "BlindDeblurResult", "hqs_blind_deblur", "
            "kernel_step", "kernel_least_squares", "retrieve_image", "surrogate_objective", "DEFAULTS"]
 
 #: Default settings of :func:`hqs_blind_deblur` (images in [0, 1]); see the module docstring for their roles.
-DEFAULTS = {"lam": 0.01, "zeta": 3.0, "eta": 0.05, "eps": 10.0, "kernel_size": 15, "lam_start": 0.05, "decay": 0.95}
+DEFAULTS = {"lam": 0.01, "zeta": 3.0, "eta": 1.0, "eps": 10.0, "kernel_size": 15, "lam_start": 0.05, "decay": 0.95}
 
 
 def derivative_filters(dtype: torch.dtype = torch.float64, device=None) -> Tensor:
