@@ -68,7 +68,7 @@ def test_ellipse_phantoms():
 def test_shepp_logan_and_sources_from_configs():
     sl = shepp_logan(32)
     assert sl.shape == (32, 32) and 0 <= sl.min() and sl.max() <= 1 and sl.max() > 0.5
-    for name in ("phantoms", "train", "val", "test", "shepp_logan"):
+    for name in ("phantoms", "train", "val", "test", "shepp_logan", "phantoms+train"):
         src = make_source(name, 32)
         again = make_source(src.config(), 32)
         g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)

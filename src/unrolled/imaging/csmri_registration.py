@@ -67,3 +67,5 @@ register_net(NetSpec(
           "magnitude). The solver uses the exact soft-threshold, the net the piecewise-linear shrinkage at its "
           "soft-threshold control values: equal up to rounding (equivalence_atol 1e-9). The x-step is one FFT pair.",
 ))
+
+import unrolled.experiments.imaging_registry  # noqa: E402,F401  (imaging-csmri, its Table II row, the csmri demo part)

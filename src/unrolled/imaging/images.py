@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["OFFLINE_IMAGES", "SPLITS", "load_image", "shepp_logan", "PatchSource", "EllipsePhantoms",
-           "FixedImages", "make_source", "SOURCES"]
+           "FixedImages", "MixtureSource", "make_source", "SOURCES"]
 
 #: Sample images of ``skimage.data`` bundled in the wheel (load offline); ``cat`` is omitted (it is ``chelsea``).
 OFFLINE_IMAGES = ("astronaut", "brick", "camera", "cell", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
@@ -215,8 +215,30 @@ class FixedImages:
         return {"kind": "shepp_logan", "size": self.size}
 
 
+class MixtureSource:
+    """Each image drawn from one of ``sources`` (all of one ``size``), chosen uniformly at random."""
+
+    def __init__(self, sources):
+        sources = list(sources)
+        if not sources or len({src.size for src in sources}) != 1:
+            raise ValueError("sources must be a non-empty list of sources of one size")
+        self.sources, self.size = sources, sources[0].size
+
+    def sample(self, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
+        which = torch.randint(len(self.sources), (n,), generator=generator)
+        out = torch.empty(n, self.size, self.size, dtype=dtype)
+        for i, src in enumerate(self.sources):
+            rows = torch.nonzero(which == i).squeeze(1)
+            if rows.numel():
+                out[rows] = src.sample(rows.numel(), generator, dtype=dtype)
+        return out
+
+    def config(self) -> dict:
+        return {"kind": "mixture", "sources": [src.config() for src in self.sources]}
+
+
 #: Source names :func:`make_source` understands.
-SOURCES = ("phantoms", "train", "val", "test", "shepp_logan")
+SOURCES = ("phantoms", "train", "val", "test", "shepp_logan", "phantoms+train")
 
 
 def make_source(source, size: int):
@@ -231,12 +253,16 @@ def make_source(source, size: int):
             return EllipsePhantoms(cfg.pop("size", size), n_ellipses=tuple(cfg.pop("n_ellipses", (3, 10))))
         if kind == "shepp_logan":
             return FixedImages.shepp_logan(cfg.pop("size", size))
+        if kind == "mixture":
+            return MixtureSource([make_source(c, size) for c in cfg.pop("sources")])
         raise ValueError(f"source config has unknown kind {kind!r}")
     if isinstance(source, str):
         if source == "phantoms":
             return EllipsePhantoms(size)
         if source == "shepp_logan":
             return FixedImages.shepp_logan(size)
+        if source == "phantoms+train":
+            return MixtureSource([EllipsePhantoms(size), PatchSource("train", size, augment=True)])
         if source in SPLITS:
             return PatchSource(source, size, augment=source == "train")
         raise ValueError(f"source must be one of {SOURCES}, a source config or a source object, got {source!r}")
