@@ -69,7 +69,7 @@ def test_training_lowers_the_translation_invariant_loss(data):
     net = DUBLID.from_algorithm(4, kernel_size=5, lam_start=0.05, decay=0.6)
     with torch.no_grad():
         before = float(deblur_loss(net(val[0]), val[1]))
-    Trainer(net, deblur_loss, prob.sample, val, lr=1e-2, max_steps=30, batch_size=8, val_every=10,
+    Trainer(net, deblur_loss, prob.sample, val, lr=1e-2, max_steps=12, batch_size=4, val_every=6,
             progress=False, seed=0).fit()
     with torch.no_grad():
         after = float(deblur_loss(net(val[0]), val[1]))

@@ -33,7 +33,7 @@ def _batch(name: str, a: Tensor) -> Tensor:
 
 
 def _all_shift_mse(a: Tensor, b: Tensor, max_shift: int) -> tuple[Tensor, Tensor]:
-    """MSE of ``roll(a, t)`` against ``b`` for every ``t`` in the window: ``(B, n_shifts)`` and the shifts ``(n, 2)``."""
+    """MSE of ``roll(a, t)`` against ``b`` for every ``t`` in the window: ``(B, n)`` and the shifts ``(n, 2)``."""
     if a.shape != b.shape:
         raise ValueError(f"estimate {tuple(a.shape)} and target {tuple(b.shape)} differ in shape")
     H, W = a.shape[-2:]
@@ -77,7 +77,7 @@ def shift_corrected_psnr(estimate: Tensor, target: Tensor, max_shift: int, data_
 
 
 def kernel_error(estimate: Tensor, target: Tensor, max_shift: int | None = None) -> Tensor:
-    """Relative error ``(B,)`` of kernels ``(B, s, s)`` at their best shift (zero fill); ``max_shift`` default ``s // 2``."""
+    """Relative error ``(B,)`` of kernels ``(B, s, s)`` at their best shift, zero fill (``max_shift``: s // 2)."""
     a, b = _batch("estimate", estimate), _batch("target", target)
     m = a.shape[-1] // 2 if max_shift is None else int(max_shift)
     pad = (m, m, m, m)

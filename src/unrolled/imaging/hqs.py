@@ -46,9 +46,10 @@ from unrolled.core.validation import check_positive, check_tensor, from_numpy
 from unrolled.imaging.kernels import image_to_kernel
 from unrolled.imaging.operators import FiniteDifference, kernel_spectrum
 
-__all__ = ["HQSBlindDeblurIteration", "BlindDeblurResult", "hqs_blind_deblur", "hqs_setup", "lam_schedule", "check_blurred",
-           "check_filters", "derivative_filters", "pack", "unpack", "soft_threshold", "g_step", "z_step",
-           "kernel_step", "kernel_least_squares", "retrieve_image", "surrogate_objective", "DEFAULTS"]
+__all__ = ["HQSBlindDeblurIteration", "BlindDeblurResult", "hqs_blind_deblur", "hqs_setup", "lam_schedule",
+           "check_blurred", "check_filters", "check_kernel_size", "derivative_filters", "pack", "unpack",
+           "soft_threshold", "g_step", "z_step", "kernel_step", "kernel_least_squares", "retrieve_image",
+           "surrogate_objective", "DEFAULTS"]
 
 #: Default settings of :func:`hqs_blind_deblur` (images in [0, 1]); see the module docstring for their roles.
 DEFAULTS = {"lam": 0.01, "zeta": 3.0, "eta": 1.0, "eps": 10.0, "kernel_size": 15, "lam_start": 0.05, "decay": 0.95}
@@ -78,7 +79,9 @@ def _channel(v: Tensor) -> Tensor:
 
 
 def g_step(fy_hat: Tensor, k_hat: Tensor, z: Tensor, zeta: Tensor) -> Tensor:
-    r"""The :math:`g` update of (10): the minimiser of :math:`\tfrac12\|f_i*y - k*g_i\|^2 + \tfrac1{2\zeta_i}\|g_i - z_i\|^2`.
+    r"""The :math:`g` update of (10).
+
+    The minimiser of :math:`\tfrac12\|f_i*y - k*g_i\|^2 + \tfrac1{2\zeta_i}\|g_i - z_i\|^2`.
 
     ``fy_hat (B, C, H, W)`` is :math:`\hat f_i\odot\hat y`, ``k_hat (B, H, W)``, ``z (B, C, H, W)``, ``zeta (C,)``.
     """
@@ -343,7 +346,8 @@ def lam_schedule(params: Mapping[str, Any], lam_start, decay: float):
 def hqs_blind_deblur(y, *, filters: Tensor | None = None, lam: float | Sequence[float] = DEFAULTS["lam"],
                      zeta: float | Sequence[float] = DEFAULTS["zeta"], eta: float | Sequence[float] = DEFAULTS["eta"],
                      eps: float = DEFAULTS["eps"], kernel_size: int = DEFAULTS["kernel_size"],
-                     lam_start: float | Sequence[float] | None = DEFAULTS["lam_start"], decay: float = DEFAULTS["decay"],
+                     lam_start: float | Sequence[float] | None = DEFAULTS["lam_start"],
+                     decay: float = DEFAULTS["decay"],
                      kernel_solve: str = "support", max_iter: int = 300, tol: float = 1e-4,
                      callback=None) -> BlindDeblurResult:
     r"""Blind deblurring by half-quadratic splitting: iterations (10) for (9), image retrieval (11).
