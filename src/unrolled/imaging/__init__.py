@@ -1,7 +1,12 @@
 """Imaging: matrix-free linear operators, compressive MRI by ADMM and ADMM-CSNet, blind deblurring by HQS and DUBLID (review, boxes ADMM-CSNet and DUBLID)."""
 
-from unrolled.imaging.images import (OFFLINE_IMAGES, SPLITS, EllipsePhantoms, FixedImages, PatchSource, load_image,
-                                     make_source, shepp_logan)
+from unrolled.imaging.admm import ADMMCS, admm_cs, dct_filters, piecewise_linear_shrink, soft_threshold
+from unrolled.imaging.admm_csnet import ADMMCSNet, nrmse_loss
+from unrolled.imaging.csmri import CSMRIProblem, zero_filled
+from unrolled.imaging.csmri_cnn import CSMRICNN
+from unrolled.imaging.images import (OFFLINE_IMAGES, SPLITS, EllipsePhantoms, FixedImages, MixtureSource, PatchSource,
+                                     load_image, make_source, shepp_logan)
+from unrolled.imaging.masks import cartesian_mask, radial_mask
 from unrolled.imaging.metrics import psnr, ssim
 from unrolled.imaging.operators import (Blur, Filters, FiniteDifference, FourierDiagonal, Identity, LinearOperator,
                                         MatrixOperator, SubsampledFourier, kernel_spectrum)
