@@ -17,13 +17,13 @@ from unrolled.imaging.metrics import psnr
 
 
 def run_csmri_demo(out_dir, *, seed: int = 0, device: str = "cpu", progress: bool = False, steps: int = 25) -> dict:
-    """Train a 10-stage ADMM-CSNet for a few seconds on phantoms (32 x 32, 20 % Cartesian), reconstruct
+    """Train a 10-stage ADMM-CSNet for a few seconds on phantoms (32 x 32, 20 % radial), reconstruct
     Shepp-Logan; print PSNR and time of zero-filling, ADMM-TV (to convergence), the untrained and trained net;
     write ``csmri.png``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    prob = CSMRIProblem(32, 0.2, noise_std=0.01, seed=seed, dtype=torch.float32)
+    prob = CSMRIProblem(32, 0.2, mask="radial", noise_std=0.01, seed=seed, dtype=torch.float32)
     gen = torch.Generator().manual_seed(seed + 1)
     untrained = ADMMCSNet.from_algorithm(prob.mask, 10, 3e-3, 0.3, dtype="float32").to(device)
     net = ADMMCSNet.from_algorithm(prob.mask, 10, 3e-3, 0.3, dtype="float32").to(device)
@@ -47,7 +47,7 @@ def run_csmri_demo(out_dir, *, seed: int = 0, device: str = "cpu", progress: boo
             images[name] = fn()[0].abs().double().cpu()
         times[name] = time.perf_counter() - t0
     scores = {k: float(psnr(v, target)) for k, v in images.items()}
-    print(f"\nunrolled demo: compressive MRI of Shepp-Logan (32 x 32, {100 * prob.actual_ratio:.0f} % Cartesian), "
+    print(f"\nunrolled demo: compressive MRI of Shepp-Logan (32 x 32, {100 * prob.actual_ratio:.0f} % radial), "
           f"ADMM-CSNet trained {steps} steps ({train_s:.1f} s) on random phantoms")
     print(markdown_table(["method", "PSNR (dB)", "time (ms)"], [[k, scores[k], 1e3 * times[k]] for k in scores]))
     import matplotlib

@@ -22,9 +22,9 @@ OPTIONS = {"lam": 3e-3, "rho": 0.1, "transforms": "dct3"}
 
 
 def problem(seed: int = 0, small: bool = False, *, size: int | None = None, sampling_ratio: float = 0.2,
-            mask: str = "cartesian", noise_std: float = 0.01, source="phantoms", dtype: str = "float64") -> CSMRIProblem:
-    """Compressive MRI of random ellipse phantoms (64 x 64, 20 % Cartesian; 12 x 12 at 40 % when ``small``)."""
-    return CSMRIProblem(size if size is not None else (12 if small else 64), 0.4 if small else sampling_ratio,
+            mask: str = "radial", noise_std: float = 0.01, source="phantoms", dtype: str = "float64") -> CSMRIProblem:
+    """Compressive MRI of random ellipse phantoms (32 x 32, 20 % radial; 12 x 12 at 40 % when ``small``)."""
+    return CSMRIProblem(size if size is not None else (12 if small else 32), 0.4 if small else sampling_ratio,
                         mask=mask, noise_std=noise_std, source=source, seed=seed, dtype=dtype_from_name(dtype))
 
 
