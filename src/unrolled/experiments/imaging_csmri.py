@@ -1,6 +1,7 @@
 """``unrolled reproduce imaging-csmri``: ADMM-CSNet vs ADMM-TV vs a CNN vs zero-filling over sampling ratios.
 
-For each sampling ratio (10, 20, 30, 40 %, one mask each: radial lines by default, ``mask="cartesian"`` for lines) on ``size x size`` images:
+For each sampling ratio (10, 20, 30, 40 %; one mask each, radial lines by default, ``mask='cartesian'`` for
+Cartesian lines) on ``size x size`` images:
 
 * **zero-filling** ``|F^H y|``;
 * **ADMM-TV** (:func:`~unrolled.imaging.admm.admm_cs`, finite differences) run to convergence, ``lam`` tuned on
