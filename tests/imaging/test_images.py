@@ -19,7 +19,8 @@ def test_every_listed_image_loads_with_the_network_off():
         "def off(*a, **k):\n    raise OSError('network disabled')\n"
         "socket.socket.connect = off\nsocket.create_connection = off\n"
         "from unrolled.imaging.images import OFFLINE_IMAGES, load_image\n"
-        "for n in OFFLINE_IMAGES:\n    im = load_image(n)\n    assert im.dim() == 2 and 0 <= im.min() and im.max() <= 1, n\n"
+        "for n in OFFLINE_IMAGES:\n    im = load_image(n)\n"
+        "    assert im.dim() == 2 and 0 <= im.min() and im.max() <= 1, n\n"
         "print(len(OFFLINE_IMAGES))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -69,7 +69,8 @@ def _scores(x, target) -> dict:
 
 def _tune_tv(prob, y, target, cfg) -> dict:
     """``lam`` of the best converged ADMM-TV PSNR on the validation set, then the fastest ``rho`` for it."""
-    runs = {lam: admm_cs(y, prob.mask, lam, 0.1, max_iter=cfg["tv_max_iter"], tol=cfg["tv_tol"]) for lam in cfg["lam_grid"]}
+    runs = {lam: admm_cs(y, prob.mask, lam, 0.1, max_iter=cfg["tv_max_iter"], tol=cfg["tv_tol"])
+            for lam in cfg["lam_grid"]}
     lam = max(runs, key=lambda v: float(psnr(runs[v].x, target).mean()))
     speed = {}
     for rho in cfg["rho_grid"]:

@@ -66,7 +66,8 @@ def run_csmri_demo(out_dir, *, seed: int = 0, device: str = "cpu", progress: boo
     return result
 
 
-def measure_table2_row(out_dir, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
+def measure_table2_row(out_dir, quick: bool = False, seed: int = 0, device: str = "cpu",
+                       progress: bool = False) -> dict:
     """ADMM-CSNet's row of Table II: ``imaging-csmri`` at 20 % sampling only (same training and timing)."""
     from unrolled.experiments.imaging_csmri import reproduce_imaging_csmri
 

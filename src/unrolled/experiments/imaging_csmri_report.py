@@ -42,9 +42,9 @@ def _statements(results: list[dict]) -> dict:
             net = r["scores"][test]["ADMM-CSNet"]["psnr"]
             needed, how = _ratio_to_match(ratios, tv, net)
             saving[str(r["ratio"])] = {"saving": None if needed is None else needed - r["ratio"], "how": how}
-        out[test] = {"data_saving": saving,
-                     "net_minus_cnn_db": at20["scores"][test]["ADMM-CSNet"]["psnr"] - at20["scores"][test]["CNN"]["psnr"],
-                     "net_minus_tv_db": at20["scores"][test]["ADMM-CSNet"]["psnr"] - at20["scores"][test]["ADMM-TV"]["psnr"]}
+        s = at20["scores"][test]
+        out[test] = {"data_saving": saving, "net_minus_cnn_db": s["ADMM-CSNet"]["psnr"] - s["CNN"]["psnr"],
+                     "net_minus_tv_db": s["ADMM-CSNet"]["psnr"] - s["ADMM-TV"]["psnr"]}
     return out
 
 

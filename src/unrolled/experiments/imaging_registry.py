@@ -28,7 +28,8 @@ def _demo(out_dir, **kwargs):
 register_experiment(Experiment(
     "imaging-csmri",
     "ADMM-CSNet (review box, eqs. 12-15, Fig. 10): compressive MRI",
-    "PSNR / SSIM vs sampling ratio (10-40 %, radial lines) on held-out phantoms and test-image patches for zero-filling, "
+    "PSNR / SSIM vs sampling ratio (10-40 %, radial lines) on held-out phantoms and test-image patches for "
+    "zero-filling, "
     "ADMM-TV to convergence (lam tuned on validation), ADMM-CSNet (K = 10) and a CNN baseline trained alike; "
     "inference times side by side; parameter counts; the review's three statements beside ours",
     _csmri,
