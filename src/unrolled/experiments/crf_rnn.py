@@ -54,7 +54,7 @@ class Settings:
     n_figure: int = 4
 
 
-QUICK = Settings(size=20, n_train=32, n_val=12, n_test=16, unary_epochs=4, crf_epochs=1, cnn_width=12,
+QUICK = Settings(size=20, n_train=32, n_val=12, n_test=16, unary_epochs=20, crf_epochs=1, cnn_width=12, batch_size=8,
                  grid={"spatial": [1.0], "bilateral_spatial": [2.0], "bilateral_colour": [0.4],
                        "w_spatial": [0.1, 0.3], "w_bilateral": [0.05]}, n_figure=2)
 
