@@ -67,12 +67,17 @@ def _inf(t: Tensor) -> Tensor:
     return t
 
 
+def _real(t: Tensor) -> Tensor:
+    """The real part of a complex input (a complex tensor has no float16 / int64 twin to cast to)."""
+    return t.real if t.is_complex() else t
+
+
 VARIANTS: dict[str, Callable[[Tensor], object]] = {
     "nan": _nan,
     "inf": _inf,
-    "float16": lambda t: t.to(torch.float16),
-    "bfloat16": lambda t: t.to(torch.bfloat16),
-    "int64": lambda t: t.round().to(torch.int64),
+    "float16": lambda t: _real(t).to(torch.float16),
+    "bfloat16": lambda t: _real(t).to(torch.bfloat16),
+    "int64": lambda t: _real(t).round().to(torch.int64),
     "extra-dims": lambda t: t[None, None],
     "no-dims": lambda t: t.reshape(-1)[0],
     "list": lambda t: "not a tensor",
@@ -140,6 +145,33 @@ def _solver_setups():
     setups.append(("mean_field", mean_field, {"unary": unary, "image": image}, {"max_iter": 3},
                    {"unary": ("batch", lambda t: t[..., :-1]), "image": ("batch", lambda t: t[..., :-1])},
                    {"unary": "image", "image": "unary"}))
+
+    from unrolled.lowrank import rpca_ista
+
+    D = NETS["corona"].problem(seed=0, small=True).sample(BATCH, torch.Generator().manual_seed(1))[0]
+    setups.append(("rpca_ista", rpca_ista, {"D": D}, {"lam1": 0.1, "lam2": 0.1, "max_iter": 3},
+                   {"D": ("batch", None)}, {}))
+
+    from unrolled.nmf import nmf_mu
+
+    M = torch.rand(BATCH, 12, 9, generator=g, dtype=torch.float64) + 0.1
+    W0 = torch.rand(12, 4, generator=g, dtype=torch.float64) + 0.1
+    setups.append(("nmf_mu", nmf_mu, {"M": M, "W0": W0}, {"beta": 1.0, "max_iter": 3},
+                   {"M": ("batch", lambda t: t[..., :-1, :]), "W0": (None, lambda t: t[:-1])}, {"M": "W0", "W0": "M"}))
+
+    from unrolled.imaging import admm_cs
+
+    cs = NETS["admm-csnet"].problem(seed=0, small=True)
+    yk, mask = cs.sample(BATCH, torch.Generator().manual_seed(1))[0], cs.mask
+    setups.append(("admm_cs", admm_cs, {"y": yk, "mask": mask}, {"max_iter": 3},
+                   {"y": ("batch", lambda t: t[..., :-1]), "mask": ("mask", lambda t: t[..., :-1])},
+                   {"y": "mask", "mask": "y"}))
+
+    from unrolled.imaging import hqs_blind_deblur
+
+    yb = NETS["dublid"].problem(seed=0, small=True).sample(BATCH, torch.Generator().manual_seed(1))[0]
+    setups.append(("hqs_blind_deblur", hqs_blind_deblur, {"y": yb}, {"kernel_size": 5, "max_iter": 3},
+                   {"y": ("batch", None)}, {}))
     return setups
 
 
@@ -149,6 +181,8 @@ def solver_cases() -> list[BadCase]:
         for arg, value in tensors.items():
             kind, mismatch = kinds[arg]
             variants = {**VARIANTS, **({"wrong-size": mismatch} if mismatch is not None else {})}
+            if kind == "mask":  # a boolean sampling mask: no NaN, Inf or float twin to test
+                variants = {k: v for k, v in variants.items() if k in ("extra-dims", "no-dims", "list", "wrong-size")}
             if kind == "labels":  # labels in {-1, +1} of any real dtype are converted
                 variants = {k: v for k, v in variants.items() if k not in ("float16", "bfloat16", "int64")}
             if kind == "batch":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -187,6 +188,8 @@ def check_kspace(y, mask: Tensor, name: str = "y") -> tuple[Tensor, bool]:
 
 def admm_cs_setup(y, mask, *, lam=1e-3, rho=1e-2, transforms="tv") -> tuple[ADMMCS, dict, dict, bool]:
     """Validated ``(iteration, data, params, unbatched)`` of :func:`admm_cs` (for nets and the contract)."""
+    if not isinstance(mask, (torch.Tensor, np.ndarray)):
+        raise TypeError(f"mask must be a tensor or numpy array of shape (H, W), got {type(mask).__name__}")
     mask = torch.as_tensor(mask)
     op = SubsampledFourier(mask)
     y, unbatched = check_kspace(y, op.mask)
