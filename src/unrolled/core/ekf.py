@@ -269,6 +269,10 @@ class EKF(torch.optim.Optimizer):
         if out.grad_fn is None:
             raise ValueError("outputs must be attached to the autograd graph (computed with gradients enabled "
                              "from the optimised parameters)")
+        if not bool(torch.isfinite(tgt).all()):
+            raise ValueError("targets contain NaN or inf")
+        if not bool(torch.isfinite(out.detach()).all()):
+            raise ValueError("outputs contain NaN or inf (the network diverged, or its inputs are not finite)")
         blocks = self.blocks()
         with torch.enable_grad():
             jac = output_jacobian(out, [p for b in blocks for _, p in b])
