@@ -23,4 +23,10 @@ def test_quick_reproduction_and_table2_row(tmp_path):
         assert math.isfinite(r["S_db"]) and math.isfinite(r["L_db"]) and r["time_s"] > 0
     ista, corona = list(rows.values())[1:3]
     assert corona["S_db"] < ista["S_db"]  # even a few training steps improve on the ISTA it starts from
-    assert payload["threads"] >= 1 and "15.33" in (tmp_path / "results.md").read_text()
+    md = (tmp_path / "results.md").read_text()
+    assert payload["threads"] >= 1 and "15.33" in md
+    assert f"unrolled reproduce corona --quick --threads {payload['threads']}`" in md  # the command that made it
+    claims = md.split("## The review's statements beside ours")[1].split("![MIP]")[0]
+    assert claims.count("\n| ") == 7  # header + 6 statements, each with a verdict
+    speed = payload["speedup_fista_over_corona"]
+    assert f"{speed:.1f}x | {'yes' if speed > 50 else 'no'} |" in claims
