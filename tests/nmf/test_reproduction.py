@@ -6,6 +6,7 @@ import json
 import math
 
 import soundfile as sf
+from PIL import Image
 
 from unrolled.core.registry import DEMO_PARTS, EXPERIMENTS
 
@@ -23,6 +24,8 @@ def test_quick_reproduction_writes_tables_figures_and_audio(tmp_path):
     assert len(payload["claims"]) == 6 and out["summary"] == summary
     for name in ("spectrograms.png", "sdr_vs_layers.png", "training.png", "results.md"):
         assert (tmp_path / name).stat().st_size > 1000
+    with Image.open(tmp_path / "spectrograms.png") as im:  # palette PNG: the full run's stays under 300 KB
+        assert im.mode == "P" and len(im.getcolors()) <= 128
     x, fs = sf.read(tmp_path / "audio" / "example_deep_nmf.wav")
     assert fs == 8000 and len(x) == 8000
     assert "review" in (tmp_path / "results.md").read_text()
