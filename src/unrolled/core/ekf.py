@@ -258,6 +258,12 @@ class EKF(torch.optim.Optimizer):
         -------
         Tensor
             The mean squared innovation ``mean(e_k^2)`` before the update.
+
+        Raises
+        ------
+        ValueError
+            If the shapes differ, ``outputs`` is not attached to the graph, or either holds NaN or inf (the
+            weights are then left unchanged).
         """
         with torch.enable_grad():
             out = flatten_outputs(outputs, "outputs")
