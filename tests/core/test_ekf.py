@@ -286,6 +286,12 @@ def test_bad_group_options_and_step_inputs_are_named():
         opt.step(model(x).detach(), torch.zeros(4, 2, dtype=DT))
     with pytest.raises(ValueError, match="outputs"):
         opt.step([], torch.zeros(4, 2, dtype=DT))
+    before = flat(model)
+    with pytest.raises(ValueError, match="targets"):
+        opt.step(model(x), torch.zeros(4, 2, dtype=DT).index_fill_(0, torch.tensor([1]), float("nan")))
+    with pytest.raises(ValueError, match="outputs"):
+        opt.step(model(x.index_fill(0, torch.tensor([2]), float("inf"))), torch.zeros(4, 2, dtype=DT))
+    assert torch.equal(flat(model), before)  # a refused step leaves the weights alone
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -23,4 +23,22 @@ def test_quick_reproduction_and_table2_row(tmp_path):
         assert math.isfinite(r["S_db"]) and math.isfinite(r["L_db"]) and r["time_s"] > 0
     ista, corona = list(rows.values())[1:3]
     assert corona["S_db"] < ista["S_db"]  # even a few training steps improve on the ISTA it starts from
-    assert payload["threads"] >= 1 and "15.33" in (tmp_path / "results.md").read_text()
+    md = (tmp_path / "results.md").read_text()
+    assert payload["threads"] >= 1 and "15.33" in md
+    assert f"unrolled reproduce corona --quick --threads {payload['threads']}`" in md  # the command that made it
+    claims = md.split("## The review's statements beside ours")[1].split("![MIP]")[0]
+    assert claims.count("\n| ") == 7  # header + 6 statements, each with a verdict
+    speed = payload["speedup_fista_over_corona"]
+    assert f"{speed:.1f}x | {'yes' if speed > 50 else 'no'} |" in claims
+
+
+def test_demo_part_runs_and_training_beats_its_ista_start(tmp_path, capsys):
+    part = DEMO_PARTS["corona"]
+    assert part.family == "lowrank"
+    payload = part.run(tmp_path, seed=0, device="cpu", progress=False)
+    assert (tmp_path / "mip.png").stat().st_size > 1000 and (tmp_path / "results.md").is_file()
+    rows = payload["rows"]
+    trained, untrained = rows["CORONA, trained"], rows["CORONA, untrained (5 ISTA iterations)"]
+    assert trained["S_db"] < untrained["S_db"] and trained["L_db"] < untrained["L_db"]
+    assert all(math.isfinite(r["S_db"]) and math.isfinite(r["L_db"]) for r in rows.values())
+    assert "CORONA" in capsys.readouterr().out

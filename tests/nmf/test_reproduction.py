@@ -6,6 +6,7 @@ import json
 import math
 
 import soundfile as sf
+from PIL import Image
 
 from unrolled.core.registry import DEMO_PARTS, EXPERIMENTS
 
@@ -23,6 +24,8 @@ def test_quick_reproduction_writes_tables_figures_and_audio(tmp_path):
     assert len(payload["claims"]) == 6 and out["summary"] == summary
     for name in ("spectrograms.png", "sdr_vs_layers.png", "training.png", "results.md"):
         assert (tmp_path / name).stat().st_size > 1000
+    with Image.open(tmp_path / "spectrograms.png") as im:  # palette PNG: the full run's stays under 300 KB
+        assert im.mode == "P" and len(im.getcolors()) <= 128
     x, fs = sf.read(tmp_path / "audio" / "example_deep_nmf.wav")
     assert fs == 8000 and len(x) == 8000
     assert "review" in (tmp_path / "results.md").read_text()
@@ -31,3 +34,12 @@ def test_quick_reproduction_writes_tables_figures_and_audio(tmp_path):
 def test_demo_part_is_registered():
     part = DEMO_PARTS["deepnmf"]
     assert part.family == "nmf" and part.order == 75
+
+
+def test_demo_part_runs(tmp_path, capsys):
+    payload = DEMO_PARTS["deepnmf"].run(tmp_path, seed=0, device="cpu", progress=False)
+    assert (tmp_path / "deepnmf_demo.png").stat().st_size > 1000 and (tmp_path / "deepnmf_demo.json").is_file()
+    rows = {k: v for k, v in payload.items() if isinstance(v, dict) and "sdr_improvement_db" in v}
+    assert len(rows) >= 2
+    assert all(math.isfinite(r["sdr_improvement_db"]) and math.isfinite(r["spectral_snr_db"]) for r in rows.values())
+    assert "deep NMF" in capsys.readouterr().out

@@ -258,6 +258,12 @@ class EKF(torch.optim.Optimizer):
         -------
         Tensor
             The mean squared innovation ``mean(e_k^2)`` before the update.
+
+        Raises
+        ------
+        ValueError
+            If the shapes differ, ``outputs`` is not attached to the graph, or either holds NaN or inf (the
+            weights are then left unchanged).
         """
         with torch.enable_grad():
             out = flatten_outputs(outputs, "outputs")
@@ -269,6 +275,10 @@ class EKF(torch.optim.Optimizer):
         if out.grad_fn is None:
             raise ValueError("outputs must be attached to the autograd graph (computed with gradients enabled "
                              "from the optimised parameters)")
+        if not bool(torch.isfinite(tgt).all()):
+            raise ValueError("targets contain NaN or inf")
+        if not bool(torch.isfinite(out.detach()).all()):
+            raise ValueError("outputs contain NaN or inf (the network diverged, or its inputs are not finite)")
         blocks = self.blocks()
         with torch.enable_grad():
             jac = output_jacobian(out, [p for b in blocks for _, p in b])
