@@ -75,6 +75,11 @@ def model_card(name: str) -> str:
         paper = ev.get("paper", {}).get(key)
         extra = (f"; {ev['baseline_name']} {base}" if base is not None else "") + (f"; paper {paper}" if paper is not None else "")
         lines.append(f"  {key}: {value}{extra}")
+    if ev.get("baseline_note"):
+        lines.append(f"baseline: {ev['baseline_note']}")
+    if ev.get("untrained"):
+        lines.append(f"untrained: {', '.join(f'{k} {v}' for k, v in ev['untrained'].items())} "
+                     f"({ev.get('untrained_note', 'the net at its initialisation')})")
     if ev.get("paper_note"):
         lines.append(f"paper: {ev['paper_note']}")
     lines.append(f"tolerance of the test: {ev['tolerance_note']}")
@@ -306,9 +311,12 @@ def evaluate(name: str, *, n_test: int | None = None, seed: int | None = None, b
 def tolerance(ev: dict, n_test: int) -> dict:
     """Absolute tolerance per card metric for a re-measurement on ``n_test`` problems (see the card's note).
 
-    Accuracies: 4 binomial standard errors of the difference between two independent estimates (the card's on
-    ``ev['n_test']`` problems and the new one on ``n_test``) plus 0.005; Chamfer distances and NMSE: 4 standard
-    errors from the card's per-problem standard deviation, plus the card's ``abs_floor``.
+    SBL accuracies: 4 binomial standard errors of the difference between two independent estimates (the card's on
+    ``ev['n_test']`` problems and the new one on ``n_test``) plus 0.005; every other kind (Chamfer distances, NMSE,
+    relative error, ACC, F1, cosine, held-out accuracy, medians in dB): 4 standard errors from the card's
+    per-problem standard deviation ``<metric>_std``, plus the card's ``abs_floor``. For a median the card stores
+    sqrt(pi/2) x the per-problem standard deviation (the large-sample standard error of a median of a roughly
+    normal quantity is that over sqrt(n)).
     """
     out = {}
     n0 = ev["n_test"]
