@@ -77,8 +77,8 @@ def run_slognet_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu",
     better = {"RE": net["mre_x"] < adm["mre_x"], "ACC": net["acc"] > adm["acc"], "F1": net["f1"] > adm["f1"]}
     wins = [k for k, v in better.items() if v]
     losses = [k for k, v in better.items() if not v]
-    verdict = (f"against ADMM rescaled without the ground truth the net wins on {', '.join(wins) or 'nothing'}"
-               + (f" and loses on {', '.join(losses)}" if losses else "")
+    verdict = (f"against ADMM rescaled without the ground truth the net wins on {' and '.join(wins) or 'nothing'}"
+               + (f", loses on {' and '.join(losses)}" if losses else "")
                + f" (RE {net['mre_x']:.3f} vs {adm['mre_x']:.3f}, F1 {net['f1']:.3f} vs {adm['f1']:.3f}), in "
                f"{secs['admm_prior'] / secs['net']:.0f}x less time; ADMM with the oracle (true-X) scale gets RE "
                f"{r['admm_oracle']['mre_x']:.3f}. ADMM converged on {n_conv} of {n_problems} problems and is nearly "
