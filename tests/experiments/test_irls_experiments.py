@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from unrolled.experiments.irls_demo import run_classification_demo
 from unrolled.experiments.irls_real import reproduce_real

@@ -6,6 +6,10 @@ the training command and budget, and the metrics it reaches on freshly simulated
 beside them. :func:`evaluate` re-measures those metrics (``unrolled evaluate pretrained:<name>`` on the command
 line; ``tests/test_pretrained.py`` checks each against its card within the card's stated tolerance).
 
+Shipped: the SBL family's GF-LSTMs (``sbl-gf-lstm-large-mf``, ``sbl-gf-lstm``, ``sbl-doa-gf-lstm``), SLoG-Net on one
+ER graph (``slognet-er20``), LPALM on the X-ray mixtures (``lpalm-xray``) and the deep IRLS-ADMM net of the
+simulation (``deep-irls-admm-sim``); one evaluation function per card ``kind`` (:data:`_KINDS`).
+
 Examples
 --------
 >>> from unrolled.pretrained import list_pretrained, load_pretrained
@@ -23,7 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["list_pretrained", "load_pretrained", "model_card", "card", "model_dir", "evaluate", "PREFIX"]
+__all__ = ["list_pretrained", "load_pretrained", "model_card", "card", "model_dir", "evaluate", "tolerance",
+           "support_f1", "PREFIX"]
 
 ROOT = Path(__file__).resolve().parent
 PREFIX = "pretrained:"
