@@ -1,8 +1,9 @@
 """Every pretrained model loads from the package (safetensors + JSON, no network) and reproduces its card.
 
-Each model is re-scored on 1000 freshly simulated problems per setting (the card's generator seeds, which no
-training or results run used) and must match its card's metric within ``unrolled.pretrained.tolerance``: four
-standard errors of the difference between the card's estimate and this smaller one, plus a small floor.
+Each model is re-scored on freshly simulated problems (the card's generator seeds, which no training or results run
+used; 1000 per setting for the SBL nets, fewer for the slower-to-simulate ones, see ``N_TEST``) and must match its
+card's metric within ``unrolled.pretrained.tolerance``: four standard errors of the difference between the card's
+estimate and this smaller one, plus a small floor.
 """
 
 from __future__ import annotations
@@ -13,14 +14,20 @@ import socket
 import pytest
 import torch
 
-from unrolled.pretrained import card, evaluate, list_pretrained, load_pretrained, model_card, model_dir
+from unrolled.pretrained import (card, evaluate, list_pretrained, load_pretrained, model_card, model_dir, support_f1,
+                                 tolerance)
 
 N_TEST = 1000
+#: fewer test problems where one is large (P = 400 graph signals, 65 x 500 mixtures): seconds per model
+N_TEST_OF = {"slognet-er20": 100, "lpalm-xray": 150, "deep-irls-admm-sim": 60}
+#: one model per family at least
+FAMILY_MODELS = {"sbl-gf-lstm-large-mf", "sbl-gf-lstm", "sbl-doa-gf-lstm", "slognet-er20", "lpalm-xray",
+                 "deep-irls-admm-sim"}
 
 
 def test_list_pretrained_names_every_family_model_shipped():
     names = list_pretrained()
-    assert {"sbl-gf-lstm-large-mf", "sbl-gf-lstm", "sbl-doa-gf-lstm"} <= set(names)
+    assert FAMILY_MODELS <= set(names)
     for name in names:
         d = model_dir(name)
         assert (d / "model.safetensors").is_file() and (d / "config.json").is_file()
@@ -54,6 +61,45 @@ def test_pretrained_model_reproduces_its_card(name, no_network):
     dtypes = {p.dtype for p in net.parameters()}
     if saved["config"].get("dtype") == "float32":
         assert dtypes == {torch.float32}
-    result = evaluate(name, n_test=N_TEST)
+    result = evaluate(name, n_test=N_TEST_OF.get(name, N_TEST))
     for key, tol in result["tolerance"].items():
         assert result["metrics"][key] == pytest.approx(result["card"][key], abs=tol), (key, result["metrics"][key])
+
+
+def test_tolerance_of_the_new_kinds_is_from_the_cards_std():
+    for name in ("slognet-er20", "lpalm-xray", "deep-irls-admm-sim"):
+        ev = card(name)["evaluation"]
+        tol = tolerance(ev, N_TEST_OF[name])
+        assert set(tol) == {k for k in ev["metrics"] if not k.endswith("_std")}
+        for key, value in tol.items():
+            std = ev["metrics"][f"{key}_std"]
+            n0, n = ev["n_test"], N_TEST_OF[name]
+            assert value == pytest.approx(4 * std * (1 / n0 + 1 / n) ** 0.5 + ev["abs_floor"])
+
+
+def test_support_f1_matches_sklearn_and_zeros_score_zero():
+    from sklearn.metrics import f1_score
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(5, 20, 30, generator=g, dtype=torch.float64) * (torch.rand(5, 20, 30, generator=g) < 0.15)
+    E = X + 0.3 * torch.randn(5, 20, 30, generator=g, dtype=torch.float64)
+    f1 = support_f1(E, X)
+    for b in range(5):
+        ref = f1_score((X[b].abs() >= 0.1).flatten().numpy(), (E[b].abs() >= 0.1).flatten().numpy())
+        assert float(f1[b]) == pytest.approx(ref)
+    assert torch.all(support_f1(torch.zeros_like(X), X) == 0)
+
+
+def test_a_damaged_net_fails_its_card():
+    """The card check can fail: the LPALM with every parameter perturbed by 20 % (random) leaves the tolerance."""
+    from unrolled.pretrained import _KINDS
+
+    name = "lpalm-xray"
+    ev = card(name)["evaluation"]
+    net = load_pretrained(name)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(1.0 + 0.2 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1), dtype=p.dtype))
+        metrics, _ = _KINDS[ev["kind"]](net, ev, N_TEST_OF[name], ev["seed"], False)
+    key = "median_nmse_s_db"
+    assert abs(metrics[key] - ev["metrics"][key]) > tolerance(ev, N_TEST_OF[name])[key]

@@ -9,12 +9,11 @@ import pytest
 from unrolled.core.io import load_model
 from unrolled.experiments import lpalm_demo
 from unrolled.experiments.lpalm_ablation import PAPER_TABLE3, PAPER_TABLE4, reproduce_fig10, reproduce_table3, reproduce_table4
-from unrolled.experiments.lpalm_common import TrainSettings, median, synthetic_data
+from unrolled.experiments.lpalm_common import median, synthetic_data
 from unrolled.experiments.lpalm_registry import EXPERIMENTS
 from unrolled.experiments.lpalm_table1 import QUICK as T1_QUICK
 from unrolled.experiments.lpalm_table1 import reproduce_table1
 from unrolled.experiments.lpalm_table2 import reproduce_table2
-from unrolled.separation.data import SyntheticConfig
 from unrolled.separation.training import evaluate
 
 
@@ -89,11 +88,12 @@ def test_registry_entries():
         assert exp.name == name and callable(exp.run) and "LPALM" in exp.paper
 
 
-def test_demo_part_tiny(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(lpalm_demo, "DEMO_DATA", SyntheticConfig(n_matrices=50, n_train=40, t=60))
-    monkeypatch.setattr(lpalm_demo, "DEMO_TRAIN", TrainSettings(n_layers=3, lr=2e-3, max_steps=10, batch_size=4, val_every=5))
-    payload = lpalm_demo.run_separation_demo(tmp_path, progress=False)
+def test_demo_part_uses_the_pretrained_lpalm(tmp_path, capsys):
+    payload = lpalm_demo.run_separation_demo(tmp_path, progress=False, n_mixtures=3, palm_max_iter=200)
     out = capsys.readouterr().out
-    assert "PALM" in out and "LPALM" in out and "NMSE(S)" in out
-    assert len(payload["rows"]) == 2 and (tmp_path / "results.json").is_file()
-    assert (tmp_path / "lpalm" / "model" / "config.json").is_file()
+    assert "PALM" in out and "pretrained" in out and "NMSE(S)" in out and payload["verdict"] in out
+    assert len(payload["rows"]) == 2 and payload["rows"][0]["iterations"] == 25
+    assert "3 of 3 PALM runs stopped at the 200-iteration cap" in out or payload["palm_capped"] < 3
+    for name in ("results.json", "results.md", "nmse_per_mixture.png"):
+        assert (tmp_path / name).is_file(), name
+    assert (tmp_path / "nmse_per_mixture.png").stat().st_size < 300_000

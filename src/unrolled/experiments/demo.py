@@ -11,15 +11,10 @@ from pathlib import Path
 
 from unrolled.core.registry import DEMO_PARTS, demo_parts
 from unrolled.experiments.lista import LABELS, ListaConfig, run_comparison
-from unrolled.experiments.slognet import FULL_TABLE2, Table2Config, run_table2
 
 DEMO = ListaConfig(m=100, n=200, p=0.1, n_layers=8, settings=("noiseless",),
                    methods=("ista", "fista", "lista-cp"), lr=2e-3, schedule="end-to-end",
                    steps_per_stage=1200, patience=None, val_every=50, n_val=500, n_test=1000)
-
-#: The SLoG-Net part: ER graph (N=20, p=0.3), P=100 signals per problem, 300 steps of 2 problems.
-SLOGNET_DEMO = Table2Config(graphs=("er",), n_signals=100, max_steps=300, batch_size=2, lr=2e-2, val_every=20,
-                            n_val=8, n_test=32, admm_max_iter=3000, admm_tol=1e-6)
 
 
 def run_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progress: bool = True,
@@ -59,25 +54,4 @@ def run_lista_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", p
     for k in range(DEMO.n_layers):
         print(f"{k + 1:>5} " + "".join(f"{c[k]:>11.2f}" for c in curves.values()))
     print(f"\nfigure: {Path(out_dir) / 'nmse_vs_layer.png'}; tables: {Path(out_dir) / 'results.md'}")
-    return payload
-
-
-def run_slognet_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
-    """Train a 5-layer SLoG-Net on an ER graph (N=20) and print RE/ACC beside converged ADMM."""
-    cfg = SLOGNET_DEMO
-    print(f"\nunrolled demo: SLoG-Net (5 layers) vs ADMM, graph source localization on an ER graph (N=20, p=0.3), "
-          f"P={cfg.n_signals} signals per problem, {cfg.max_steps} training steps")
-    payload = run_table2(cfg, out_dir, seed=seed, device=device, progress=progress, log=lambda *a: None)
-    row = payload["rows"][0]
-    a, s, u = row["admm"], row["slognet"], row["slognet_untrained"]
-    print(f"mean RE / ACC (kappa=0.1) on {cfg.n_test} test problems:")
-    print(f"  {'SLoG-Net, trained':<34} {s['mre_x']:.3f} / {s['acc']:.3f}   ({row['train']['seconds']:.0f} s training)")
-    print(f"  {'SLoG-Net, untrained (5 ADMM its)':<34} {u['mre_x']:.3f} / {u['acc']:.3f}")
-    for key, label in (("raw", "ADMM to convergence, raw (c=1)"), ("prior_scale", "ADMM, rescaled to E[x^2]=theta"),
-                       ("oracle_scale", "ADMM, oracle least-squares scale")):
-        print(f"  {label:<34} {a[key]['mre_x']:.3f} / {a[key]['acc']:.3f}")
-    print(f"  inference s/problem: SLoG-Net {s['seconds_per_problem']:.4f}, ADMM {a['seconds_per_problem']:.4f}")
-    print(f"(a {cfg.max_steps}-step demo; `unrolled reproduce slognet-table2` trains "
-          f"{FULL_TABLE2.max_steps} steps per graph at P={FULL_TABLE2.n_signals})")
-    print(f"tables: {Path(out_dir) / 'results.md'}")
     return payload

@@ -45,7 +45,7 @@ def _slognet_community(out_dir, **kwargs):
 
 
 def _demo(out_dir, **kwargs):
-    from unrolled.experiments.demo import run_slognet_demo
+    from unrolled.experiments.slognet_demo import run_slognet_demo
 
     return run_slognet_demo(out_dir, **kwargs)
 

@@ -6,6 +6,10 @@ the training command and budget, and the metrics it reaches on freshly simulated
 beside them. :func:`evaluate` re-measures those metrics (``unrolled evaluate pretrained:<name>`` on the command
 line; ``tests/test_pretrained.py`` checks each against its card within the card's stated tolerance).
 
+Shipped: the SBL family's GF-LSTMs (``sbl-gf-lstm-large-mf``, ``sbl-gf-lstm``, ``sbl-doa-gf-lstm``), SLoG-Net on one
+ER graph (``slognet-er20``), LPALM on the X-ray mixtures (``lpalm-xray``) and the deep IRLS-ADMM net of the
+simulation (``deep-irls-admm-sim``); one evaluation function per card ``kind`` (:data:`_KINDS`).
+
 Examples
 --------
 >>> from unrolled.pretrained import list_pretrained, load_pretrained
@@ -23,7 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-__all__ = ["list_pretrained", "load_pretrained", "model_card", "card", "model_dir", "evaluate", "PREFIX"]
+__all__ = ["list_pretrained", "load_pretrained", "model_card", "card", "model_dir", "evaluate", "tolerance",
+           "support_f1", "PREFIX"]
 
 ROOT = Path(__file__).resolve().parent
 PREFIX = "pretrained:"
@@ -75,6 +80,11 @@ def model_card(name: str) -> str:
         paper = ev.get("paper", {}).get(key)
         extra = (f"; {ev['baseline_name']} {base}" if base is not None else "") + (f"; paper {paper}" if paper is not None else "")
         lines.append(f"  {key}: {value}{extra}")
+    if ev.get("baseline_note"):
+        lines.append(f"baseline: {ev['baseline_note']}")
+    if ev.get("untrained"):
+        lines.append(f"untrained: {', '.join(f'{k} {v}' for k, v in ev['untrained'].items())} "
+                     f"({ev.get('untrained_note', 'the net at its initialisation')})")
     if ev.get("paper_note"):
         lines.append(f"paper: {ev['paper_note']}")
     lines.append(f"tolerance of the test: {ev['tolerance_note']}")
@@ -145,7 +155,131 @@ def _sparse_coding(net, ev, n_test, seed, baseline):
     return out, base
 
 
-_KINDS = {"sbl-support": _sbl_support, "sbl-doa": _sbl_doa, "sparse-coding": _sparse_coding}
+def _per_problem(out: dict, key: str, values: torch.Tensor) -> None:
+    """Mean of per-problem ``values`` as ``key`` and their standard deviation as ``key_std``."""
+    v = values.to(torch.float64)
+    out[key] = float(v.mean())
+    out[f"{key}_std"] = float(v.std()) if v.numel() > 1 else 0.0
+
+
+def _median_db(out: dict, key: str, values: torch.Tensor) -> None:
+    """Median of per-problem ``values`` in dB as ``key``; ``key_std`` is sqrt(pi/2) x the std of the dB values
+    (the large-sample standard error of a median is that effective std over sqrt(n))."""
+    db = 10 * torch.log10(values.to(torch.float64).clamp_min(1e-300))
+    out[key] = float(db.median())
+    out[f"{key}_std"] = math.sqrt(math.pi / 2) * float(db.std())
+
+
+def support_f1(estimate: torch.Tensor, target: torch.Tensor, kappa: float = 0.1) -> torch.Tensor:
+    """Per-problem F1 score of the recovered support ``|estimate| >= kappa`` against ``|target| >= kappa``.
+
+    Unlike the support accuracy ACC (true positives *and* true negatives over all entries, which an all-zero
+    estimate already scores about 0.86 on Bernoulli(0.15) sources), F1 = 2 TP / (2 TP + FP + FN) is 0 for zeros.
+    """
+    e = (estimate.abs() >= kappa).reshape(estimate.shape[0], -1)
+    t = (target.abs() >= kappa).reshape(target.shape[0], -1)
+    tp = (e & t).sum(-1).to(torch.float64)
+    fp = (e & ~t).sum(-1).to(torch.float64)
+    fn = (~e & t).sum(-1).to(torch.float64)
+    return 2 * tp / (2 * tp + fp + fn).clamp_min(1.0)
+
+
+def _graph(net, ev, n_test, seed, baseline):
+    """SLoG-Net: mean RE of X, ACC and support F1 (kappa = 0.1) on fresh problems of the card's graph."""
+    from unrolled.experiments.slognet_scoring import _second_moment, _scale, prior_scale
+    from unrolled.graph.data import GraphDiffusionProblem
+    from unrolled.graph.metrics import relative_error, support_accuracy
+    from unrolled.graph.solvers import admm
+
+    p = ev["problem"]
+    dtype = next(net.parameters()).dtype
+    problem = GraphDiffusionProblem(p["graph"], n_signals=p["n_signals"], graph_seed=p["graph_seed"], dtype=dtype)
+    batch = problem.sample_batch(n_test, torch.Generator().manual_seed(seed))
+    Y, X = batch.Y, batch.X
+
+    def score(X_hat):
+        res = {}
+        _per_problem(res, "mre_x", relative_error(X_hat, X, reduction="none"))
+        _per_problem(res, "acc", support_accuracy(X_hat, X, reduction="none"))
+        _per_problem(res, "f1", support_f1(X_hat, X))
+        return res
+
+    out = score(net(Y))
+    base = {}
+    if baseline:
+        n_b = min(n_test, int(ev.get("baseline_n_test", n_test)))
+        Yb, Xb = Y[:n_b], X[:n_b]
+        res = admm(Yb, problem.S, V=problem.V, max_iter=ev["admm_max_iter"], tol=ev["admm_tol"])
+        X_adm = _scale(res.x, prior_scale(res.x, _second_moment(problem)))
+        base = {"mre_x": float(relative_error(X_adm, Xb)), "acc": float(support_accuracy(X_adm, Xb)),
+                "f1": float(support_f1(X_adm, Xb).mean())}
+    return out, base
+
+
+def _separation(net, ev, n_test, seed, baseline):
+    """LPALM: median NMSE(S) and NMSE(A) in dB (after permutation/scale correction) on fresh mixtures."""
+    from unrolled.separation.data import SeparationProblem
+    from unrolled.separation.metrics import separation_nmse
+    from unrolled.separation.solvers import palm, pinv_init
+    from unrolled.separation.training import predict
+
+    p = ev["problem"]
+    problem = SeparationProblem(p["t"], n_matrices=p["n_matrices"], channel_step=p["channel_step"], beta=p["beta"],
+                                snr_db=p["snr_db"], seed=p["seed"], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    X, (A, S, _) = problem.sample(n_test, gen)
+    A_net, S_net = predict(net, X.to(net.dtype))
+    err = separation_nmse(A_net.double(), S_net.double(), A, S)
+    out = {}
+    _median_db(out, "median_nmse_s_db", err["S"])
+    _median_db(out, "median_nmse_a_db", err["A"])
+    base = {}
+    if baseline:
+        n_b = min(n_test, int(ev.get("baseline_n_test", n_test)))
+        idx = torch.randint(problem.n_matrices, (n_b,), generator=torch.Generator().manual_seed(seed + 1))
+        A0 = problem.pool[idx].to(torch.float64)  # PALM's start (Sec. 3.1.2): a random matrix of the pool, A0^+ X
+        res = palm(X[:n_b], A0, pinv_init(X[:n_b], A0), ev["baseline_lam"], max_iter=ev["palm_max_iter"],
+                   tol=ev["palm_tol"])
+        e = separation_nmse(res.A, res.S, A[:n_b], S[:n_b])
+        base = {"median_nmse_s_db": float(10 * torch.log10(e["S"].median())),
+                "median_nmse_a_db": float(10 * torch.log10(e["A"].median())),
+                "palm_capped_fraction": float((~res.converged).double().mean())}
+    return out, base
+
+
+def _classification(net, ev, n_test, seed, baseline):
+    """Deep IRLS-ADMM net: cosine to the true weights, held-out accuracy, true features in the top 2 n_true."""
+    from unrolled.classification.data import CorrelatedFeaturesProblem
+    from unrolled.classification.solvers import irls_admm, lambda_max, prepare_problem
+
+    p = ev["problem"]
+    n_fit, n_hold = p["n_samples"], ev["n_holdout"]
+    problem = CorrelatedFeaturesProblem(n_samples=n_fit + n_hold, n_features=p["n_features"], n_true=p["n_true"],
+                                        noise_std=p["noise_std"], corr_std=p["corr_std"], seed=p["seed"])
+    (Phi, y), beta_true = problem.sample(n_test, torch.Generator().manual_seed(seed))
+    Xf, yf, Xh, yh = Phi[:, :n_fit], y[:, :n_fit], Phi[:, n_fit:], y[:, n_fit:]
+    k = 2 * p["n_true"]
+
+    def score(beta):
+        res = {}
+        _per_problem(res, "cosine", torch.nn.functional.cosine_similarity(beta, beta_true, dim=-1, eps=1e-12))
+        _per_problem(res, "holdout_accuracy", (((Xh @ beta[..., None])[..., 0] * yh) > 0).double().mean(-1))
+        top = beta.abs().argsort(-1, descending=True)[:, :k]
+        _per_problem(res, f"true_in_top{k}", (top < k).double().mean(-1))
+        return res
+
+    dtype = next(net.parameters()).dtype
+    out = score(net((Xf.to(dtype), yf.to(dtype))).to(torch.float64))
+    base = {}
+    if baseline:
+        lam = ev["baseline_lam_frac"] * lambda_max(prepare_problem(Xf, yf, 0.0, False)[0])  # (B,), per data set
+        b = irls_admm(Xf, yf, lam[:, None].expand(-1, p["n_features"]).contiguous()).beta
+        base = {key: v for key, v in score(b).items() if not key.endswith("_std")}
+    return out, base
+
+
+_KINDS = {"sbl-support": _sbl_support, "sbl-doa": _sbl_doa, "sparse-coding": _sparse_coding,
+          "graph-source-localization": _graph, "separation": _separation, "classification": _classification}
 
 
 def evaluate(name: str, *, n_test: int | None = None, seed: int | None = None, baseline: bool = False,
@@ -182,9 +316,12 @@ def evaluate(name: str, *, n_test: int | None = None, seed: int | None = None, b
 def tolerance(ev: dict, n_test: int) -> dict:
     """Absolute tolerance per card metric for a re-measurement on ``n_test`` problems (see the card's note).
 
-    Accuracies: 4 binomial standard errors of the difference between two independent estimates (the card's on
-    ``ev['n_test']`` problems and the new one on ``n_test``) plus 0.005; Chamfer distances and NMSE: 4 standard
-    errors from the card's per-problem standard deviation, plus the card's ``abs_floor``.
+    SBL accuracies: 4 binomial standard errors of the difference between two independent estimates (the card's on
+    ``ev['n_test']`` problems and the new one on ``n_test``) plus 0.005; every other kind (Chamfer distances, NMSE,
+    relative error, ACC, F1, cosine, held-out accuracy, medians in dB): 4 standard errors from the card's
+    per-problem standard deviation ``<metric>_std``, plus the card's ``abs_floor``. For a median the card stores
+    sqrt(pi/2) x the per-problem standard deviation (the large-sample standard error of a median of a roughly
+    normal quantity is that over sqrt(n)).
     """
     out = {}
     n0 = ev["n_test"]
