@@ -293,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list families, models, experiments and benchmarks")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("demo", help="one quick unrolled net per family, trained and compared with its solver "
-                                    "(a few minutes on 2 CPU cores)")
+    p = sub.add_parser("demo", help="one part per family: a pretrained or briefly trained unrolled net beside its "
+                                    "solver on fresh problems (about a minute on 2 CPU cores)")
     _common(p, "unrolled-demo")
     from unrolled.core.registry import NETS, demo_parts
 

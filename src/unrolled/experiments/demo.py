@@ -1,8 +1,10 @@
-"""``unrolled demo``: one quick part per family, each a small unrolled net trained and measured against its solver.
+"""``unrolled demo``: one quick part per family, each an unrolled net measured against its solver on fresh problems.
 
-Parts, in order (:data:`PARTS`, registered by the families in :data:`unrolled.core.registry.DEMO_PARTS`): a LISTA-CP against ISTA and FISTA (sparse coding), a SLoG-Net against ADMM
-(graph source localization), an LPALM against PALM (source separation), the SBL-derived nets against SBL, and the
-deep IRLS-ADMM net against IRLS-ADMM and scikit-learn (classification). ``unrolled demo --part NAME`` runs one.
+Parts, in order of :data:`unrolled.core.registry.DEMO_PARTS` (registered by the families): LISTA-CP against ISTA
+and FISTA (trained for seconds), SLoG-Net against ADMM, LPALM against PALM, the GF-LSTM against SBL and the deep
+IRLS-ADMM net against IRLS-ADMM and scikit-learn (these four load their ``unrolled.pretrained`` model), then
+ADMM-CSNet, DUBLID, CORONA, deep NMF and CRF-RNN (trained for seconds). Each part prints a table and writes a
+figure. ``unrolled demo --part NAME`` runs one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ DEMO = ListaConfig(m=100, n=200, p=0.1, n_layers=8, settings=("noiseless",),
 
 def run_demo(out_dir: str | Path, *, seed: int = 0, device: str = "cpu", progress: bool = True,
              parts: tuple[str, ...] | None = None) -> dict:
-    """Run the demo parts (default: all of :data:`PARTS`, in order); returns ``{part: payload}``.
+    """Run the demo parts (default: all registered parts, in order); returns ``{part: payload}``.
 
     Each part writes into ``out_dir`` (the LISTA part) or ``out_dir/<part>``.
     """
