@@ -14,7 +14,9 @@ by side and returns, for each of the columns ``"unrolled"``, ``"iterative"`` and
 ``metric`` / ``metric_name``
     the accuracy it reaches at that time (e.g. PSNR in dB), so no time is quoted without its accuracy.
 
-The review's own values (:data:`PAPER`) are printed beside ours.
+The review's own values (:data:`PAPER`) are printed beside ours, with each column's time divided by the unrolled
+net's. ``--set rows=('DUBLID',)`` measures a subset; ``--set "dublid={'steps': 200}"`` passes settings to a row's
+experiment (rows whose ``measure`` takes ``**settings``: ADMM-CSNet, DUBLID).
 """
 
 from __future__ import annotations
