@@ -165,3 +165,80 @@ def test_kernel_spectrum_is_differentiable_and_operators_refuse_bad_shapes():
         Blur(torch.tensor([[float("nan")]]))
     with pytest.raises(ValueError, match="y"):
         FiniteDifference().adjoint(torch.ones(3, 8, 8))
+
+
+def _vdot(a, b):
+    return torch.vdot(a.reshape(-1).to(torch.complex128), b.reshape(-1).to(torch.complex128))
+
+
+@pytest.mark.parametrize("x_shape", [(2, 2, 8, 8), (2, 3, 7, 9), (2, 8, 8), (2, 3, 2, 6, 5)])
+@pytest.mark.parametrize("complex_", [False, True])
+def test_blur_per_image_kernels_blur_every_channel_of_their_image(x_shape, complex_):
+    """Kernels (B, h, w) act on x (B, ..., H, W) image by image: B == C == 2 used to pair kernels with channels."""
+    gen = torch.Generator().manual_seed(5)
+    B = x_shape[0]
+    k = torch.rand(B, 3, 3, generator=gen, dtype=torch.float64)
+    op = Blur(k)
+    x = _rand(x_shape, complex_, gen)
+    y = _rand(x_shape, complex_, gen)
+    Ax, Aty = op.forward(x), op.adjoint(y)
+    assert Ax.shape == Aty.shape == x.shape
+    for b in range(B):  # independent reference: one Blur per image with its own (h, w) kernel
+        single = Blur(k[b])
+        assert torch.allclose(Ax[b], single.forward(x[b]), atol=1e-12)
+        assert torch.allclose(Aty[b], single.adjoint(y[b]), atol=1e-12)
+    assert torch.allclose(_vdot(Ax, y), _vdot(x, Aty), rtol=1e-11, atol=1e-11)
+    # solve_normal with per-image kernels and per-problem weights on the same batch
+    rho = torch.tensor([[0.3, 0.3], [1.7, 1.7]], dtype=torch.float64)[:B]
+    got = op.solve_normal(y, [(rho, FiniteDifference())], shift=1e-3)
+    for b in range(B):
+        ref = Blur(k[b]).solve_normal(y[b], [(float(rho[b, 0]), FiniteDifference())], shift=1e-3)
+        assert torch.allclose(got[b], ref, atol=1e-10)
+    # and it inverts the normal map: (A^T A + rho D^T D + shift) x = rhs, image by image
+    fd = FiniteDifference()
+    back = op.normal(got) + 1e-3 * got
+    for b in range(B):
+        back[b] = back[b] + float(rho[b, 0]) * fd.normal(got[b])
+    assert torch.allclose(back, y, atol=1e-9)
+
+
+def test_per_problem_weights_align_with_the_image_batch_not_channels():
+    gen = torch.Generator().manual_seed(6)
+    shape = (6, 7)
+    mask = torch.rand(*shape, generator=gen) < 0.5
+    mask[0, 0] = True
+    rhs = _rand((2, 2, *shape), True, gen)  # B == inner dim == 2: the ambiguous case
+    rho = torch.tensor([[0.2, 0.2], [3.0, 3.0]], dtype=torch.float64)
+    filters = Filters(torch.randn(2, 3, 3, generator=gen, dtype=torch.float64))
+    for op in (SubsampledFourier(mask), Identity(), Blur(torch.rand(3, 3, generator=gen, dtype=torch.float64))):
+        for D in (FiniteDifference(), filters):
+            got = op.solve_normal(rhs, [(rho, D)], shift=1e-3)
+            for b in range(2):
+                ref = op.solve_normal(rhs[b], [(float(rho[b, 0]), D)], shift=1e-3)
+                assert torch.allclose(got[b].to(torch.complex128), ref.to(torch.complex128), atol=1e-10), \
+                    (type(op).__name__, type(D).__name__)
+    one = torch.tensor([[0.5], [2.0]], dtype=torch.float64)  # (B, 1) weights on a one-channel operator
+    got = Identity().solve_normal(rhs, [(one, SubsampledFourier(mask))])
+    for b in range(2):
+        assert torch.allclose(got[b], Identity().solve_normal(rhs[b], [(float(one[b, 0]), SubsampledFourier(mask))]),
+                              atol=1e-12)
+
+
+def test_per_image_kernels_refuse_a_mismatched_batch():
+    k = torch.rand(3, 3, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="x"):
+        Blur(k).forward(torch.randn(8, 8, dtype=torch.float64))  # no batch dimension
+    with pytest.raises(ValueError, match="x"):
+        Blur(k).forward(torch.randn(2, 3, 8, 8, dtype=torch.float64))  # batch 2, kernels 3
+    with pytest.raises(ValueError, match="y"):
+        Blur(k).adjoint(torch.randn(2, 8, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="rhs"):
+        Blur(k).solve_normal(torch.randn(4, 8, 8, dtype=torch.float64), shift=1.0)
+    with pytest.raises(ValueError, match="weights"):
+        Blur(k[0]).solve_normal(torch.randn(2, 8, 8, dtype=torch.float64), [(torch.ones(2, 3), FiniteDifference())])
+    with pytest.raises(ValueError, match="rho"):
+        MatrixOperator(torch.eye(4, dtype=torch.float64), (2, 2)).solve_normal(
+            torch.randn(2, 2, 2, dtype=torch.float64), [(torch.ones(2, 2), FiniteDifference())])
+    shared = Blur(k[:1])  # a batch of one kernel is shared by every image
+    x = torch.randn(4, 2, 8, 8, dtype=torch.float64)
+    assert torch.allclose(shared.forward(x), Blur(k[0]).forward(x), atol=1e-12)

@@ -250,9 +250,11 @@ def _markdown(cfg: DeblurConfig, p: dict, names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def measure_table2(out_dir, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = False) -> dict:
-    """The DUBLID row of ``review-table2``: the three columns from one :func:`reproduce_deblur` run."""
-    p = reproduce_deblur(out_dir, quick=quick, seed=seed, device=device, progress=progress)
+def measure_table2(out_dir, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = False,
+                   **settings) -> dict:
+    """The DUBLID row of ``review-table2``: the three columns from one :func:`reproduce_deblur` run
+    (``settings``: fields of :class:`DeblurConfig`)."""
+    p = reproduce_deblur(out_dir, quick=quick, seed=seed, device=device, progress=progress, **settings)
     o, par = p["overall"], p["params"]
     names = list(o)
     cols = {"unrolled": names[3], "iterative": names[1], "generic": names[4]}

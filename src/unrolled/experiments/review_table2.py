@@ -14,14 +14,20 @@ by side and returns, for each of the columns ``"unrolled"``, ``"iterative"`` and
 ``metric`` / ``metric_name``
     the accuracy it reaches at that time (e.g. PSNR in dB), so no time is quoted without its accuracy.
 
-The review's own values (:data:`PAPER`) are printed beside ours.
+The review's own values (:data:`PAPER`) are printed beside ours, with each column's time divided by the unrolled
+net's. ``--set rows=('DUBLID',)`` measures a subset; ``--set "dublid={'steps': 200}"`` passes settings to a row's
+experiment (rows whose ``measure`` takes ``**settings``: ADMM-CSNet, DUBLID).
 """
 
 from __future__ import annotations
 
+import inspect
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+import torch
 
 from unrolled.core.registry import Experiment, Registry, register_experiment
 from unrolled.experiments.report import markdown_table, write_json
@@ -70,38 +76,125 @@ def _fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def settings_key(system: str) -> str:
+    """The keyword that carries a row's settings: ``'ADMM-CSNet' -> 'admm_csnet'``."""
+    return system.lower().replace("-", "_")
+
+
+def _accepts_settings(fn: Callable) -> bool:
+    params = inspect.signature(fn).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _ratio(t, ref) -> float | None:
+    return None if t is None or ref is None or ref <= 0 else t / ref
+
+
+def _figure(path: Path, rows: dict) -> None:
+    """Time of each column divided by the unrolled net's, ours beside the paper's, one group per row (log)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from unrolled.experiments.report import save_figure
+
+    systems = list(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
+    for ax, who in zip(axes, ("ours", "paper")):
+        for j, col in enumerate(COLUMNS):
+            vals = []
+            for system in systems:
+                r = rows[system]
+                t = r["ours"][col]["time_s"] if who == "ours" else r["paper"][col][1]
+                ref = r["ours"]["unrolled"]["time_s"] if who == "ours" else r["paper"]["unrolled"][1]
+                vals.append(_ratio(t, ref) or float("nan"))
+            ax.bar([i + 0.27 * (j - 1) for i in range(len(systems))], vals, width=0.27, label=col)
+        ax.set_yscale("log")
+        ax.axhline(1.0, color="k", lw=0.6)
+        ax.set_xticks(range(len(systems)), systems)
+        ax.set_title("ours (one run, this machine)" if who == "ours" else "review, Table II", fontsize=9)
+    axes[0].set_ylabel("time / unrolled net's time")
+    axes[0].legend(fontsize=7)
+    fig.set_dpi(100)
+    save_figure(fig, path)
+
+
 def reproduce_review_table2(out_dir, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = False,
-                            **settings) -> dict:
-    """Measure every registered row and write ``results.json`` and ``results.md`` to ``out_dir``."""
-    if settings:
-        raise ValueError(f"review-table2 takes no settings; got {sorted(settings)}")
+                            rows: tuple[str, ...] | None = None, **settings) -> dict:
+    """Measure the registered rows and write ``results.json``, ``results.md`` and ``time_ratios.png``.
+
+    Parameters
+    ----------
+    out_dir : path
+        Output folder; each row's own experiment writes its files under ``out_dir / <system lower-cased>``.
+    quick, seed, device, progress
+        Passed to every row's ``measure``.
+    rows : tuple of str, optional
+        The systems to measure (keys of :data:`PAPER` with a registered row); default all registered.
+    **settings
+        ``<row key>=dict``: settings passed on to that row's experiment, the key being the system lower-cased
+        with ``-`` as ``_`` (``admm_csnet={'steps': 200}``, ``dublid={'steps': 150}``); only rows whose
+        ``measure`` takes settings accept them.
+    """
+    registered = dict(TABLE2_ROWS.items())
+    chosen = sorted(registered) if rows is None else list(rows)
+    unknown = [r for r in chosen if r not in registered]
+    if unknown or not chosen:
+        raise ValueError(f"rows must name registered Table II rows {sorted(registered)}, got {rows!r}")
+    keys = {settings_key(system): system for system in registered}
+    bad = sorted(set(settings) - set(keys))
+    if bad:
+        raise ValueError(f"review-table2 has no setting {bad}; settings are one dict per row: {sorted(keys)}")
+    for key, value in settings.items():
+        if not isinstance(value, dict):
+            raise ValueError(f"{key} must be a dict of settings for the {keys[key]} row, got {value!r}")
+        if value and not _accepts_settings(registered[keys[key]].measure):
+            raise ValueError(f"{key}: the {keys[key]} row takes no settings")
+        if keys[key] not in chosen:
+            raise ValueError(f"{key} given but the {keys[key]} row is not among rows={chosen}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = {}
-    for system, row in sorted(TABLE2_ROWS.items()):
-        measured = row.measure(out / system.lower(), quick=quick, seed=seed, device=device, progress=progress)
+    measured_rows, wall = {}, {}
+    for system in chosen:
+        row = registered[system]
+        extra = settings.get(settings_key(system), {})
+        start = time.perf_counter()
+        measured = row.measure(out / system.lower(), quick=quick, seed=seed, device=device, progress=progress,
+                               **extra)
+        wall[system] = time.perf_counter() - start
         _check_row(system, measured)
-        rows[system] = {"ours": measured, "paper": PAPER[system]}
-    header = ["system", "column", "method (ours)", "time / problem (s)", "params", "accuracy",
-              "paper: method", "paper: time (s)", "paper: params"]
+        measured_rows[system] = {"ours": measured, "paper": PAPER[system], "settings": extra,
+                                 "wall_s": wall[system]}
+    header = ["system", "column", "method (ours)", "time / problem (s)", "time / unrolled", "params", "accuracy",
+              "paper: method", "paper: time (s)", "paper: time / unrolled", "paper: params"]
     table = []
-    for system, r in rows.items():
+    for system, r in measured_rows.items():
+        ours_ref, paper_ref = r["ours"]["unrolled"]["time_s"], r["paper"]["unrolled"][1]
         for col in COLUMNS:
             ours, (ref, t, n) = r["ours"][col], r["paper"][col]
-            table.append([system, col, ours["name"], _fmt(ours["time_s"], ".3g"), _fmt(ours["params"], ".3g"),
-                          f"{ours['metric']:.3g} {ours['metric_name']}", ref, _fmt(t, ".2f"), _fmt(n, ".2g")])
-    md = ("# Table II of the review, from our runs\n\nTimes are per problem, the three columns of a row measured side "
-          "by side in one run on this machine; the paper's times come from other machines and sizes, so compare "
-          "ratios within a row, not seconds across tables.\n\n" + markdown_table(header, table) + "\n")
+            table.append([system, col, ours["name"], _fmt(ours["time_s"], ".3g"),
+                          _fmt(_ratio(ours["time_s"], ours_ref), ".3g"), _fmt(ours["params"], ".3g"),
+                          f"{ours['metric']:.3g} {ours['metric_name']}", ref, _fmt(t, ".2f"),
+                          _fmt(_ratio(t, paper_ref), ".3g"), _fmt(n, ".2g")])
+    threads = torch.get_num_threads()
+    md = (f"# Table II of the review, from our runs{' (quick)' if quick else ''}\n\nTimes are per problem, the "
+          "three columns of a row measured side by side in one run on this machine "
+          f"({device}, {threads} torch thread(s)); the paper's times come from other machines and sizes, so "
+          "compare ratios within a row (`time / unrolled`), not seconds across tables.\n\n"
+          + markdown_table(header, table) + "\n\n![time ratios](time_ratios.png)\n")
+    _figure(out / "time_ratios.png", measured_rows)
     (out / "results.md").write_text(md)
-    write_json(out / "results.json", {"quick": quick, "seed": seed, "device": device, "rows": rows})
+    write_json(out / "results.json", {"quick": quick, "seed": seed, "device": device, "threads": threads,
+                                      "rows": measured_rows})
     print(md)
-    return rows
+    return measured_rows
 
 
 register_experiment(Experiment(
     "review-table2", "Algorithm-unrolling review, Table II",
     "running time and parameter count of unrolled net vs iterative algorithm vs generic network for every system "
-    "with a registered row (ADMM-CSNet, DUBLID, CORONA), each at the accuracy it reaches",
+    "with a registered row (ADMM-CSNet, DUBLID, CORONA), each at the accuracy it reaches; "
+    "--set rows=(...) picks rows, --set dublid={...} / admm_csnet={...} pass settings to a row's experiment",
     reproduce_review_table2,
 ))

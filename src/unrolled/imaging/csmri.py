@@ -64,7 +64,9 @@ class CSMRIProblem:
 
     def measure(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """k-space of images ``x (n, H, W)`` with this problem's mask and noise (noise drawn on the CPU)."""
-        y = self.operator.forward(x)
+        y = self.operator.forward(x)  # checks that x is a tensor of the mask's size
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or inf")
         if self.noise_std > 0:
             shape = (2, *y.shape)
             noise = torch.randn(shape, generator=generator, dtype=x.real.dtype).to(x.device)

@@ -11,6 +11,7 @@ targets (sharp images and kernels) the translation-invariant loss compares with.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -56,6 +57,9 @@ class BlindDeblurProblem:
             self.kernels = kernels
         elif isinstance(kernels, dict):
             self.kernels = KernelSource(**kernels)
+        elif isinstance(kernels, (torch.Tensor, np.ndarray)):
+            raise ValueError(f"kernels must be kernel kinds, a KernelSource or its config dict, not an array (got "
+                             f"shape {tuple(kernels.shape)}); blur fixed kernels with operators.Blur")
         else:
             self.kernels = KernelSource(kernels, kernel_size)
         if self.kernels.size > self.size:

@@ -9,7 +9,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["LinearOperator", "FourierDiagonal", "kernel_spectrum", "complex_dtype", "real_dtype", "Shape"]
+__all__ = ["LinearOperator", "FourierDiagonal", "kernel_spectrum", "weighted_gain", "complex_dtype", "real_dtype",
+           "Shape"]
 
 Shape = tuple[int, int]
 
@@ -35,6 +36,25 @@ def _image_shape(name: str, x: Tensor, shape: Shape | None = None) -> Shape:
     return hw
 
 
+def _per_image(t: Tensor, n_core: int, ndim: int, name: str, shape: tuple[int, ...]) -> Tensor:
+    """View ``t`` so its optional leading problem-batch dimension lines up with dim 0 of a ``ndim``-dim tensor.
+
+    ``t`` is ``(*core)`` (``n_core`` dims, broadcast from the right as usual) or ``(B, *core)``: one entry per
+    image of a batch ``x (B, ..., H, W)``. The batch is moved to dim 0 by inserting singleton dimensions after
+    it, so it is never broadcast against channels or other inner dimensions. ``B`` must equal ``shape[0]``
+    (``name``'s batch) or be 1; ``name`` must have a batch dimension at all.
+    """
+    if t.dim() <= n_core:
+        return t
+    if t.dim() != n_core + 1:
+        raise ValueError(f"per-image values must have one batch dimension, got shape {tuple(t.shape)}")
+    B = int(t.shape[0])
+    if ndim < t.dim() or (B != 1 and int(shape[0]) != B):
+        raise ValueError(f"{name} must be a batch (B, ..., H, W) with B = {B} (one per kernel / weight), "
+                         f"got shape {tuple(shape)}")
+    return t.reshape(B, *([1] * (ndim - t.dim())), *t.shape[1:])
+
+
 def kernel_spectrum(kernel: Tensor, shape: Shape) -> Tensor:
     """Transfer function ``(..., H, W)`` of the circular convolution with ``kernel (..., h, w)``.
 
@@ -50,6 +70,27 @@ def kernel_spectrum(kernel: Tensor, shape: Shape) -> Tensor:
     padded[..., :h, :w] = kernel
     padded = torch.roll(padded, shifts=(-(h // 2), -(w // 2)), dims=(-2, -1))
     return torch.fft.fft2(padded)
+
+
+def weighted_gain(power: Tensor, weights=None) -> Tensor:
+    """``sum_c w_c power_c``: the Fourier diagonal ``(H, W)`` or ``(B, H, W)`` of ``A^H diag(w) A``.
+
+    ``power`` is ``(C, H, W)`` or ``(B, C, H, W)`` (per-image kernels); ``weights`` is ``None``, ``()``,
+    ``(C,)`` (or ``(1,)``) or ``(B, C)`` / ``(B, 1)`` (per problem). A batch, if any, is the first dimension of
+    the result, to be aligned with dim 0 of the images (:meth:`LinearOperator.solve_normal`).
+    """
+    if weights is None:
+        return power.sum(-3)
+    w = torch.as_tensor(weights, dtype=power.dtype, device=power.device)
+    if w.dim() == 0:
+        return w * power.sum(-3)
+    C = int(power.shape[-3])
+    if w.dim() > 2 or int(w.shape[-1]) not in (1, C):
+        raise ValueError(f"weights must be a scalar, (C,), (B, C) or (B, 1) with C = {C}, got shape {tuple(w.shape)}")
+    if w.dim() == 2 and power.dim() == 4 and 1 not in (int(w.shape[0]), int(power.shape[0])) \
+            and int(w.shape[0]) != int(power.shape[0]):
+        raise ValueError(f"weights have {int(w.shape[0])} problems but the kernels {int(power.shape[0])}")
+    return (w[..., :, None, None] * power).sum(-3)
 
 
 class LinearOperator:
@@ -111,6 +152,7 @@ class LinearOperator:
             denom = denom + op.gain(shape, dtype=rdtype, device=rhs.device, weights=rho)
         if shift:
             denom = denom + shift
+        denom = _per_image(denom, 2, rhs.dim(), "rhs", tuple(rhs.shape))
         out = torch.fft.ifft2(torch.fft.fft2(rhs) / denom)
         real = not rhs.is_complex() and self.normal_is_real and all(op.normal_is_real for _, op in terms)
         return out.real if real else out
@@ -183,7 +225,8 @@ class FourierDiagonal(LinearOperator):
     def forward(self, x: Tensor) -> Tensor:
         shape = _image_shape("x", x)
         s = self.spectra(shape, complex_dtype(x.dtype), x.device)
-        out = torch.fft.ifft2(torch.fft.fft2(x).unsqueeze(-3) * s)
+        xf = torch.fft.fft2(x).unsqueeze(-3)
+        out = torch.fft.ifft2(xf * _per_image(s, 3, xf.dim(), "x", tuple(x.shape)))
         out = out.real if not x.is_complex() and self.normal_is_real else out
         return out.squeeze(-3) if self.channels is None else out
 
@@ -197,17 +240,12 @@ class FourierDiagonal(LinearOperator):
                                  f"got shape {tuple(y.shape)}")
             shape = _image_shape("y", y)
         s = self.spectra(shape, complex_dtype(y.dtype), y.device)
-        out = torch.fft.ifft2((torch.fft.fft2(y) * s.conj()).sum(-3))
+        yf = torch.fft.fft2(y)
+        out = torch.fft.ifft2((yf * _per_image(s, 3, yf.dim(), "y", tuple(y.shape)).conj()).sum(-3))
         return out.real if not y.is_complex() and self.normal_is_real else out
 
     def gain(self, shape: Shape, *, dtype: torch.dtype = torch.float64, device=None, weights=None) -> Tensor:
-        power = self.spectra(shape, complex_dtype(dtype), device).abs().square()
-        if weights is None:
-            return power.sum(-3)
-        w = torch.as_tensor(weights, dtype=dtype, device=device)
-        if w.dim() == 0:
-            return w * power.sum(-3)
-        return (w[..., :, None, None] * power).sum(-3)
+        return weighted_gain(self.spectra(shape, complex_dtype(dtype), device).abs().square(), weights)
 
     def norm(self, shape: Shape | None = None, **kwargs) -> float:
         """Exact spectral norm ``sqrt(max gain)`` (``shape`` needed unless the operator fixes it)."""

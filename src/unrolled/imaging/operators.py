@@ -18,8 +18,10 @@ operator               ``forward(x)`` for x (..., H, W)  ``adjoint(y)``         
 
 * Convolutions are **circular** with the kernel's centre at index ``(h // 2, w // 2)`` (``'same'`` size), so
   ``Blur(k).forward(x)[i, j] = sum_{a, b} k[a, b] x[i - a + h//2, j - b + w//2]`` (indices mod ``H, W``).
-  Kernels are ``(h, w)`` (shared by the batch) or ``(B, h, w)`` (one per image; broadcast against ``x``'s
-  leading dimension); filter banks are ``(C, h, w)``; ``h <= H`` and ``w <= W``.
+  Kernels are ``(h, w)`` (shared by every image) or ``(B, h, w)`` (one per image: ``x`` must then be a batch
+  ``(B, ..., H, W)`` and kernel ``b`` blurs every channel of image ``x[b]``; ``B = 1`` is shared); filter banks
+  are ``(C, h, w)``; ``h <= H`` and ``w <= W``. Per-problem weights ``rho`` ``(B, C)`` in :meth:`solve_normal`
+  refer to dim 0 of ``rhs`` in the same way.
 * ``FiniteDifference``: ``(D_x x)[i, j] = x[i, j+1] - x[i, j]`` (along the width), ``(D_y x)[i, j] =
   x[i+1, j] - x[i, j]`` (along the height), both circular, stacked as channel 0 and 1.
 * ``SubsampledFourier(mask)``: ``y = M * F x`` with ``F`` the **orthonormal** 2-D FFT (``norm='ortho'``) and
@@ -55,7 +57,7 @@ import torch
 from torch import Tensor
 
 from unrolled.imaging.operator_base import (FourierDiagonal, LinearOperator, Shape, _image_shape, complex_dtype,
-                                            kernel_spectrum, real_dtype)
+                                            kernel_spectrum, real_dtype, weighted_gain)
 
 __all__ = ["LinearOperator", "FourierDiagonal", "Identity", "Blur", "Filters", "FiniteDifference",
            "SubsampledFourier", "MatrixOperator", "kernel_spectrum", "complex_dtype", "real_dtype"]
@@ -109,7 +111,8 @@ class Blur(_Convolutions):
     Parameters
     ----------
     kernel : Tensor
-        ``(h, w)`` shared by the batch, or ``(B, h, w)`` one per image (``x`` then ``(B, H, W)``).
+        ``(h, w)`` shared by every image, or ``(B, h, w)`` one per image: ``x`` is then ``(B, ..., H, W)`` and
+        kernel ``b`` blurs every channel of ``x[b]`` (``B = 1``: shared).
         Real or complex; may require grad (the operator is differentiable in it).
     """
 
@@ -219,8 +222,7 @@ class SubsampledFourier(LinearOperator):
     def gain(self, shape: Shape, *, dtype: torch.dtype = torch.float64, device=None, weights=None) -> Tensor:
         if tuple(shape) != self.shape_in:
             raise ValueError(f"shape {tuple(shape)} does not match the mask {self.shape_in}")
-        g = self.mask.to(device=device, dtype=dtype)
-        return g if weights is None else torch.as_tensor(weights, dtype=dtype, device=device) * g
+        return weighted_gain(self.mask.to(device=device, dtype=dtype).unsqueeze(0), weights)
 
     def norm(self, shape: Shape | None = None, **kwargs) -> float:
         """Exactly 1 when anything is sampled (orthonormal FFT), else 0."""
@@ -273,6 +275,9 @@ class MatrixOperator(LinearOperator):
         A = self._matrix(rhs)
         system = A.conj().T @ A
         for rho, op in terms:
+            if torch.as_tensor(rho).numel() != 1:
+                raise ValueError(f"rho must be a scalar for MatrixOperator.solve_normal, got shape "
+                                 f"{tuple(torch.as_tensor(rho).shape)}")
             D = op.dense(self.shape_in, dtype=A.dtype if A.is_complex() else complex_dtype(A.dtype),
                          device=rhs.device)
             DtD = D.conj().T @ D
