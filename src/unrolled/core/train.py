@@ -78,6 +78,10 @@ class TrainResult:
     seconds : float
         Wall-clock training time, summed over every run that resumed the
         same checkpoint.
+    time_limited : bool
+        Whether ``time_limit`` ended training before the schedule was done
+        (the stage it interrupted and the stages not run are marked in
+        ``stages``).
     """
 
     best_val: float
@@ -85,6 +89,7 @@ class TrainResult:
     stages: list[dict] = field(default_factory=list)
     n_steps: int = 0
     seconds: float = 0.0
+    time_limited: bool = False
 
 
 class Trainer:
@@ -113,6 +118,18 @@ class Trainer:
         Global mini-batch size (split across processes under DDP).
     val_every : int
         Steps between validations (and checkpoints).
+    checkpoint_every : int
+        Validations between checkpoint writes (default 1: every validation);
+        the end of every stage is always written. A resumed run restarts from
+        the last write, exactly. Not part of the fingerprint (it does not
+        change the training).
+    time_limit : float, optional
+        Seconds of training (summed over resumptions, as
+        :attr:`TrainResult.seconds`) after which :meth:`fit` stops at the next
+        validation: the running stage ends with its best weights and the
+        remaining stages are skipped (:attr:`TrainResult.time_limited`). The
+        state is checkpointed, so re-running a finished run returns at once.
+        Not part of the fingerprint.
     schedule : {'constant', 'cosine', 'linear'}
         Learning-rate decay inside each stage, from the stage's ``lr``.
     grad_clip : float, optional
@@ -183,6 +200,8 @@ class Trainer:
         patience: int | None = None,
         batch_size: int = 64,
         val_every: int = 50,
+        checkpoint_every: int = 1,
+        time_limit: float | None = None,
         schedule: str = "constant",
         grad_clip: float | None = None,
         checkpoint_dir: str | Path | None = None,
@@ -200,12 +219,16 @@ class Trainer:
     ):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-        for name, value in (("batch_size", batch_size), ("val_every", val_every), ("val_batch_size", val_batch_size)):
+        for name, value in (("batch_size", batch_size), ("val_every", val_every), ("val_batch_size", val_batch_size),
+                            ("checkpoint_every", checkpoint_every)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if grad_clip is not None and not (isinstance(grad_clip, numbers.Real) and math.isfinite(grad_clip)
                                           and grad_clip > 0):
             raise ValueError(f"grad_clip must be None or a finite number > 0, got {grad_clip!r}")
+        if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
+                                       or not time_limit > 0):
+            raise ValueError(f"time_limit must be None or a number of seconds > 0, got {time_limit!r}")
         if not (isinstance(divergence_factor, numbers.Real) and divergence_factor > 1):
             raise ValueError(f"divergence_factor must be a number > 1 (a multiple of the first validation loss), "
                              f"got {divergence_factor!r}")
@@ -247,6 +270,7 @@ class Trainer:
         if part_len(self.val_inputs) == 0:
             raise ValueError("val_data has 0 samples; the validation set needs at least one")
         self.batch_size, self.val_every, self.schedule = batch_size, val_every, schedule
+        self.checkpoint_every, self.time_limit = int(checkpoint_every), time_limit
         self.grad_clip, self.divergence_factor = grad_clip, divergence_factor
         self.val_batch_size = val_batch_size
         self.compile = bool(compile)
@@ -261,6 +285,8 @@ class Trainer:
         self.best_val, self.best_state, self.bad_validations = math.inf, None, 0
         self.reference_loss: float | None = None
         self.train_seconds = 0.0  # accumulated over resumptions
+        self.time_limited = False
+        self._validations = 0  # since the last checkpoint write (not checkpointed: a resume starts at a write)
         self._clock = (time.perf_counter(), 0.0)
         self.history: list[dict] = []
         self.stage_summaries: list[dict] = []
@@ -391,6 +417,7 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "history": list(self.history),
             "stage_summaries": list(self.stage_summaries),
+            "time_limited": self.time_limited,
             "n_stages": len(self.stages),
             "fingerprint": self.fingerprint,
         }
@@ -411,6 +438,7 @@ class Trainer:
         divergence rolls the model and the checkpoint back to.
         """
         self.train_seconds = self._elapsed()  # the time a resumed run continues from
+        self._validations = 0
         if self._checkpoint_path() is None and not good:
             return
         state = self._state()
@@ -445,6 +473,7 @@ class Trainer:
         for key in ("stage_index", "step", "global_step", "best_val", "best_state", "bad_validations",
                     "reference_loss", "train_seconds", "history", "stage_summaries"):
             setattr(self, key, state[key])
+        self.time_limited = bool(state.get("time_limited", False))  # absent from older checkpoints
         state["fingerprint"] = self.fingerprint
         self._good = state
         return state["optimizer"]
@@ -474,6 +503,12 @@ class Trainer:
             stage = self.stages[self.stage_index]
             self._run_stage(stage, optimizer_state)
             optimizer_state = None
+            if self.time_limited and self.stage_index < len(self.stages):
+                for skipped in self.stages[self.stage_index:]:
+                    self.stage_summaries.append({"stage": skipped.name, "steps": 0, "best_val": None,
+                                                 "stopped_early": False, "skipped": True})
+                self.stage_index = len(self.stages)
+                self.save_checkpoint(good=True)
         for p in self.model.parameters():  # stages froze some; hand back a fully trainable model
             p.requires_grad_(True)
         if self.world > 1:
@@ -484,6 +519,7 @@ class Trainer:
             stages=list(self.stage_summaries),
             n_steps=self.global_step,
             seconds=self.train_seconds,
+            time_limited=self.time_limited,
         )
 
     def _run_stage(self, stage: Stage, optimizer_state: dict | None) -> None:
@@ -499,7 +535,7 @@ class Trainer:
         # must not resume training the stage
         stopped_early = resumed and stage.patience is not None and self.bad_validations >= stage.patience
         running = 0.0
-        while not stopped_early and self.step < stage.max_steps:
+        while not stopped_early and not self.time_limited and self.step < stage.max_steps:
             lr = self._lr(stage, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
@@ -531,13 +567,14 @@ class Trainer:
                 n_avg = (self.step - 1) % self.val_every + 1
                 stopped_early = self._validation_point(stage, lr, running / n_avg, bar)
                 running = 0.0
-                if stopped_early:
+                if stopped_early or self.time_limited:
                     break
         bar.close()
         self.model.load_state_dict(self.best_state)
-        self.stage_summaries.append(
-            {"stage": stage.name, "steps": self.step, "best_val": self.best_val, "stopped_early": stopped_early}
-        )
+        summary = {"stage": stage.name, "steps": self.step, "best_val": self.best_val, "stopped_early": stopped_early}
+        if self.time_limited:
+            summary["time_limited"] = True
+        self.stage_summaries.append(summary)
         self.stage_index += 1
         self.step = 0
         self.optimizer = None
@@ -557,7 +594,15 @@ class Trainer:
                   "train_loss": train_loss, "val_loss": val}
         self.history.append(record)
         bar.set_postfix(train=f"{train_loss:.3e}", val=f"{val:.3e}", best=f"{self.best_val:.3e}")
-        self.save_checkpoint(good=improved)
+        if self.time_limit is not None and self._elapsed() >= self.time_limit:
+            self.time_limited = True  # the stage ends here; its end writes the checkpoint
+        self._validations += 1
+        stops = self.time_limited or (stage.patience is not None and self.bad_validations >= stage.patience)
+        if stops or self._validations >= self.checkpoint_every:
+            self.save_checkpoint(good=improved)
+        elif improved:  # not written this time; kept in memory as the state a divergence rolls back to
+            self.train_seconds = self._elapsed()
+            self._good = self._state()
         for cb in self.callbacks:
             cb(self, record)
         return stage.patience is not None and self.bad_validations >= stage.patience
@@ -573,7 +618,11 @@ class Trainer:
     def _guard(self, loss_value: float, params: list[nn.Parameter], stage: Stage) -> None:
         bad = not math.isfinite(loss_value) or loss_value > self.divergence_factor * max(self.reference_loss, 1e-30)
         if not bad:
-            bad = any(p.grad is not None and not torch.isfinite(p.grad).all() for p in params)
+            grads = [p.grad for p in params if p.grad is not None]
+            # one host sync: a NaN/inf entry makes its tensor's sum non-finite; a non-finite sum of finite
+            # entries (overflow) is then told apart by the exact per-tensor test
+            if grads and not bool(torch.isfinite(torch.stack([g.sum() for g in grads])).all()):
+                bad = any(not torch.isfinite(g).all() for g in grads)
         if self._any_rank(bad):
             self._diverged(stage, f"loss {loss_value:.4g} (first validation loss {self.reference_loss:.4g})",
                            "Lower the learning rate or set grad_clip.")
