@@ -8,7 +8,7 @@ Side by side, in one process and one thread:
     ``SparseCodingProblem.sample``, validation of the reproduction's cadence and set size, a checkpoint at every
     validation), timed over one all-layer stage of ``--steps`` steps;
 (b) a bare hand-written PyTorch loop of the same shapes: sample ``(y, x)``, 16 layers of
-    ``eta_ss(x + (y - x A^T) W_k, theta_k)``, NMSE loss, backward, Adam step, no validation;
+    ``eta_ss(x + (y - x A^T) W_k, theta_k)``, NMSE loss, backward, fused Adam step, no validation;
 (c) the flops limit: the step's matrix-product flops divided by the GEMM rate measured here on products of the
     step's own shapes (and, for reference, on a large square product).
 
@@ -70,7 +70,7 @@ def bare_rate(m: int, n: int, layers: int, batch: int, steps: int) -> float:
     W = [torch.nn.Parameter((A / L).clone()) for _ in range(layers)]
     log_theta = [torch.nn.Parameter(torch.tensor(math.log(0.1 / L))) for _ in range(layers)]
     ks = [min(n, math.ceil(f * n - 1e-9)) for f in support_fractions(layers)]
-    opt = torch.optim.Adam(W + log_theta, lr=5e-4)
+    opt = torch.optim.Adam(W + log_theta, lr=5e-4, fused=True)
     g = torch.Generator().manual_seed(3)
 
     def one_step() -> None:
@@ -80,7 +80,7 @@ def bare_rate(m: int, n: int, layers: int, batch: int, steps: int) -> float:
             v = z + torch.addmm(y, z, At, beta=-1).neg() @ W[k]   # x + W^T (y - A x), row-wise
             theta = log_theta[k].exp()
             shrunk = v - v.clamp(-theta, theta)
-            idx = v.abs().topk(ks[k], dim=-1).indices
+            idx = v.abs().topk(ks[k], dim=-1, sorted=False).indices
             keep = torch.zeros_like(v, dtype=torch.bool).scatter_(-1, idx, True) & (v.abs() > theta)
             z = torch.where(keep, v, shrunk)
         loss = ((z - x) ** 2).sum(-1).div(x.pow(2).sum(-1)).mean()
