@@ -899,3 +899,28 @@ def test_gradient_guard_tells_overflowing_sums_from_non_finite_entries():
     big[1].grad[2] = float("nan")
     with pytest.raises(TrainingDivergedError):
         trainer._guard(0.5, big, stage)
+
+
+def test_stage_time_weights_share_the_time_limit_among_stages(tmp_path, monkeypatch):
+    import unrolled.core.train as train_module
+
+    clock = [0.0]
+
+    def fake_perf_counter():  # every reading of the training clock advances it by one second
+        clock[0] += 1.0
+        return clock[0]
+
+    monkeypatch.setattr(train_module.time, "perf_counter", fake_perf_counter)
+    stages = [Stage(f"s{i}", 5e-3, 30) for i in range(4)]  # 10 validations each without a time share
+    model, trainer = _run("online", tmp_path, stages=stages, time_limit=40.0, stage_time_weights=[1, 1, 1, 1])
+    res = trainer.fit()
+    summaries = res.stages
+    assert [s["stage"] for s in summaries] == ["s0", "s1", "s2", "s3"]
+    cut = [s for s in summaries if s.get("stage_time_limited")]
+    assert len(cut) >= 3 and all(s["steps"] < 30 for s in cut)  # the shares, not the step caps, ended them
+    assert not any(s.get("skipped") for s in summaries)  # every stage ran: the limit was shared, not spent
+    assert all(s["steps"] >= 3 for s in summaries)
+    with pytest.raises(ValueError, match="stage_time_weights"):
+        _run("online", tmp_path / "c", stages=stages, time_limit=10.0, stage_time_weights=[1, 1])
+    with pytest.raises(ValueError, match="time_limit too"):
+        _run("online", tmp_path / "c", stages=stages, stage_time_weights=[1, 1, 1, 1])

@@ -130,6 +130,13 @@ class Trainer:
         remaining stages are skipped (:attr:`TrainResult.time_limited`). The
         state is checkpointed, so re-running a finished run returns at once.
         Not part of the fingerprint.
+    stage_time_weights : list of float, optional
+        Share ``time_limit`` among the stages (one positive weight per stage):
+        each stage, when it starts, gets the time left times its weight over
+        the weights of the stages left, and ends at the first validation past
+        that (with its best weights; ``stage_time_limited`` in its summary).
+        Time a stage leaves unused (patience) goes to the later ones. Needs
+        ``time_limit``; not part of the fingerprint.
     schedule : {'constant', 'cosine', 'linear'}
         Learning-rate decay inside each stage, from the stage's ``lr``.
     grad_clip : float, optional
@@ -202,6 +209,7 @@ class Trainer:
         val_every: int = 50,
         checkpoint_every: int = 1,
         time_limit: float | None = None,
+        stage_time_weights: list[float] | None = None,
         schedule: str = "constant",
         grad_clip: float | None = None,
         checkpoint_dir: str | Path | None = None,
@@ -252,6 +260,17 @@ class Trainer:
         self.stages = list(stages) if stages is not None else end_to_end(lr, max_steps, patience)
         if not self.stages:
             raise ValueError("stages must not be empty")
+        if stage_time_weights is not None:
+            weights = list(stage_time_weights)
+            if time_limit is None:
+                raise ValueError("stage_time_weights shares time_limit among the stages: set time_limit too")
+            if len(weights) != len(self.stages) or not all(
+                    isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w) and w > 0
+                    for w in weights):
+                raise ValueError(f"stage_time_weights must be {len(self.stages)} finite numbers > 0 (one per "
+                                 f"stage), got {stage_time_weights!r}")
+            stage_time_weights = [float(w) for w in weights]
+        self.stage_time_weights = stage_time_weights
         if any(s.active_layers is not None for s in self.stages) and not isinstance(model, UnrolledNet):
             raise ValueError("stages with active_layers need an UnrolledNet model")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -286,6 +305,7 @@ class Trainer:
         self.reference_loss: float | None = None
         self.train_seconds = 0.0  # accumulated over resumptions
         self.time_limited = False
+        self.stage_deadline: float | None = None  # training seconds at which the running stage ends
         self._validations = 0  # since the last checkpoint write (not checkpointed: a resume starts at a write)
         self._clock = (time.perf_counter(), 0.0)
         self.history: list[dict] = []
@@ -418,6 +438,7 @@ class Trainer:
             "history": list(self.history),
             "stage_summaries": list(self.stage_summaries),
             "time_limited": self.time_limited,
+            "stage_deadline": self.stage_deadline,
             "n_stages": len(self.stages),
             "fingerprint": self.fingerprint,
         }
@@ -474,6 +495,7 @@ class Trainer:
                     "reference_loss", "train_seconds", "history", "stage_summaries"):
             setattr(self, key, state[key])
         self.time_limited = bool(state.get("time_limited", False))  # absent from older checkpoints
+        self.stage_deadline = state.get("stage_deadline")
         state["fingerprint"] = self.fingerprint
         self._good = state
         return state["optimizer"]
@@ -528,14 +550,20 @@ class Trainer:
         if not resumed:
             self.best_val, self.bad_validations = self.validate(), 0
             self.best_state = self._snapshot()
+            self.stage_deadline = None
+            if self.stage_time_weights is not None:
+                now = self._elapsed()
+                weights = self.stage_time_weights[self.stage_index:]
+                self.stage_deadline = now + max(self.time_limit - now, 0.0) * weights[0] / sum(weights)
             self._good = self._state()  # the stage's start: good by definition (not written yet)
         bar = tqdm(total=stage.max_steps, initial=self.step, desc=f"[{self.stage_index + 1}/{len(self.stages)}] {stage.name}",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         # a run interrupted right at the validation that triggered early stopping
         # must not resume training the stage
         stopped_early = resumed and stage.patience is not None and self.bad_validations >= stage.patience
+        out_of_time = resumed and not stopped_early and self._stage_out_of_time()
         running = 0.0
-        while not stopped_early and not self.time_limited and self.step < stage.max_steps:
+        while not stopped_early and not out_of_time and not self.time_limited and self.step < stage.max_steps:
             lr = self._lr(stage, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
@@ -567,14 +595,18 @@ class Trainer:
                 n_avg = (self.step - 1) % self.val_every + 1
                 stopped_early = self._validation_point(stage, lr, running / n_avg, bar)
                 running = 0.0
-                if stopped_early or self.time_limited:
+                out_of_time = not stopped_early and self._stage_out_of_time()
+                if stopped_early or out_of_time or self.time_limited:
                     break
         bar.close()
         self.model.load_state_dict(self.best_state)
         summary = {"stage": stage.name, "steps": self.step, "best_val": self.best_val, "stopped_early": stopped_early}
         if self.time_limited:
             summary["time_limited"] = True
+        if out_of_time:
+            summary["stage_time_limited"] = True
         self.stage_summaries.append(summary)
+        self.stage_deadline = None
         self.stage_index += 1
         self.step = 0
         self.optimizer = None
@@ -594,10 +626,12 @@ class Trainer:
                   "train_loss": train_loss, "val_loss": val}
         self.history.append(record)
         bar.set_postfix(train=f"{train_loss:.3e}", val=f"{val:.3e}", best=f"{self.best_val:.3e}")
-        if self.time_limit is not None and self._elapsed() >= self.time_limit:
+        self.train_seconds = self._elapsed()
+        if self.time_limit is not None and self.train_seconds >= self.time_limit:
             self.time_limited = True  # the stage ends here; its end writes the checkpoint
         self._validations += 1
-        stops = self.time_limited or (stage.patience is not None and self.bad_validations >= stage.patience)
+        patience_out = stage.patience is not None and self.bad_validations >= stage.patience
+        stops = self.time_limited or patience_out or self._stage_out_of_time()
         if stops or self._validations >= self.checkpoint_every:
             self.save_checkpoint(good=improved)
         elif improved:  # not written this time; kept in memory as the state a divergence rolls back to
@@ -605,7 +639,11 @@ class Trainer:
             self._good = self._state()
         for cb in self.callbacks:
             cb(self, record)
-        return stage.patience is not None and self.bad_validations >= stage.patience
+        return patience_out  # (a stage that runs out of patience and of time at once counts as stopped early)
+
+    def _stage_out_of_time(self) -> bool:
+        """Whether the running stage has spent its share of ``time_limit`` (see ``stage_time_weights``)."""
+        return self.stage_deadline is not None and self.train_seconds >= self.stage_deadline
 
     def _any_rank(self, flag: bool) -> bool:
         """``flag`` or'ed over the processes (every rank must stop together, or the others hang)."""
