@@ -300,13 +300,14 @@ def results_markdown(cfg: ListaConfig, curves: dict, timings: list[dict], depth_
                 m = t["method"]
                 goal = GOAL_16_LAYERS.get(m) if K == 16 and setting == "noiseless" else None
                 rows.append([LABELS[m], t["train_steps"], t["stages_stopped_early"], t["stages_at_step_cap"],
-                             t["stages_out_of_time_share"], t["stages_skipped"], "yes" if t["time_limited"] else "no", t["time_limit_s"],
-                             t["seconds"], ours[m],
+                             t["stages_out_of_time_share"], t["stages_skipped"],
+                             "yes" if t["time_limited"] else "no", t["time_limit_s"], t["seconds"], ours[m],
                              LITERATURE_16_LAYERS.get(m) if K == 16 and setting == "noiseless" else None,
                              None if goal is None else ("met" if ours[m] <= goal else f"not met (<= {goal:g})")])
             parts.append(markdown_table(["net", "steps", "stages stopped by patience", "stages at step cap",
-                                         "stages ended by their time share", "stages skipped", "time-limited", "time limit s", "train s",
-                                         "NMSE @16 dB", "literature", "goal"], rows) + "\n")
+                                         "stages ended by their time share", "stages skipped", "time-limited",
+                                         "time limit s", "train s", "NMSE @16 dB", "literature", "goal"], rows)
+                         + "\n")
     return "\n".join(parts)
 
 
