@@ -306,7 +306,7 @@ def results_markdown(cfg: ListaConfig, curves: dict, timings: list[dict], depth_
                              None if goal is None else ("met" if ours[m] <= goal else f"not met (<= {goal:g})")])
             parts.append(markdown_table(["net", "steps", "stages stopped by patience", "stages at step cap",
                                          "stages ended by their time share", "stages skipped", "time-limited",
-                                         "time limit s", "train s", "NMSE @16 dB", "literature", "goal"], rows)
+                                         "time limit s", "train s", f"NMSE @{K} dB", "literature", "goal"], rows)
                          + "\n")
     return "\n".join(parts)
 
