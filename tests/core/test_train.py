@@ -834,3 +834,93 @@ def test_compiled_training_matches_eager_training():
         torch.testing.assert_close(comp[k], eager[k], rtol=1e-9, atol=1e-10)
     assert val_c == pytest.approx(val_e, rel=1e-9)
     assert hist_c == pytest.approx(hist_e, rel=1e-9)
+
+
+# --------------------------------------------------------------------------
+# checkpoint cadence, time limit, the one-sync gradient check
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interrupt", [9, 15])
+def test_sparser_checkpoints_still_resume_exactly(tmp_path, interrupt):
+    """``checkpoint_every=3`` writes every third validation (and every stage end); a crash rewinds to the last
+    write and the resumed run ends in the same state as an uninterrupted run with a write at every validation."""
+    model_a, trainer_a = _run("online", tmp_path / "a")
+    res_a = trainer_a.fit()
+    _, trainer = _run("online", tmp_path / "b", callbacks=[interrupt_at(interrupt)], checkpoint_every=3)
+    with pytest.raises(Interrupt):
+        trainer.fit()
+    saved = torch.load(tmp_path / "b" / CHECKPOINT_FILE, weights_only=True)
+    assert saved["global_step"] < interrupt  # the crash's validation was not written: the resume rewinds
+    model_b, trainer_b = _run("online", tmp_path / "b", checkpoint_every=3)
+    res_b = trainer_b.fit()
+    assert states_equal(snapshot(model_b), snapshot(model_a))
+    assert res_b.history == res_a.history and res_b.stages == res_a.stages and res_b.n_steps == res_a.n_steps
+
+
+def test_time_limit_ends_the_running_stage_and_skips_the_rest(tmp_path):
+    # 1e-9 s: spent by the first validation, which ends stage 1 at its step 3 with its best weights
+    model, trainer = _run("online", tmp_path, time_limit=1e-9)
+    res = trainer.fit()
+    assert res.time_limited and res.n_steps == 3
+    assert res.stages[0]["steps"] == 3 and res.stages[0]["time_limited"]
+    assert [s["stage"] for s in res.stages] == [s.name for s in trainer.stages]
+    assert all(s["skipped"] and s["steps"] == 0 for s in res.stages[1:])
+    best = res.stages[0]["best_val"]
+    assert trainer.validate() == pytest.approx(best, rel=1e-12)
+    # re-running the same command returns what was reached, without training further
+    model_b, trainer_b = _run("online", tmp_path, time_limit=1e-9)
+    res_b = trainer_b.fit()
+    assert res_b.time_limited and res_b.n_steps == 3 and res_b.stages == res.stages
+    assert states_equal(snapshot(model_b), snapshot(model))
+    with pytest.raises(ValueError, match="time_limit"):
+        _run("online", tmp_path / "c", time_limit=0)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        _run("online", tmp_path / "c", checkpoint_every=0)
+
+
+def test_a_generous_time_limit_changes_nothing(tmp_path):
+    model_a, trainer_a = _run("online", tmp_path / "a")
+    res_a = trainer_a.fit()
+    model_b, trainer_b = _run("online", tmp_path / "b", time_limit=1e6)
+    res_b = trainer_b.fit()
+    assert not res_b.time_limited and res_b.history == res_a.history
+    assert states_equal(snapshot(model_b), snapshot(model_a))
+
+
+def test_gradient_guard_tells_overflowing_sums_from_non_finite_entries():
+    _, trainer = _run("online", None)
+    stage = trainer.stages[0]
+    trainer.reference_loss = 1.0
+    big = [nn.Parameter(torch.zeros(4, dtype=torch.float64)) for _ in range(2)]
+    for p in big:
+        p.grad = torch.full((4,), 1e308, dtype=torch.float64)  # finite entries whose sum overflows to inf
+    trainer._guard(0.5, big, stage)  # no divergence
+    big[1].grad[2] = float("nan")
+    with pytest.raises(TrainingDivergedError):
+        trainer._guard(0.5, big, stage)
+
+
+def test_stage_time_weights_share_the_time_limit_among_stages(tmp_path, monkeypatch):
+    import unrolled.core.train as train_module
+
+    clock = [0.0]
+
+    def fake_perf_counter():  # every reading of the training clock advances it by one second
+        clock[0] += 1.0
+        return clock[0]
+
+    monkeypatch.setattr(train_module.time, "perf_counter", fake_perf_counter)
+    stages = [Stage(f"s{i}", 5e-3, 30) for i in range(4)]  # 10 validations each without a time share
+    model, trainer = _run("online", tmp_path, stages=stages, time_limit=40.0, stage_time_weights=[1, 1, 1, 1])
+    res = trainer.fit()
+    summaries = res.stages
+    assert [s["stage"] for s in summaries] == ["s0", "s1", "s2", "s3"]
+    cut = [s for s in summaries if s.get("stage_time_limited")]
+    assert len(cut) >= 3 and all(s["steps"] < 30 for s in cut)  # the shares, not the step caps, ended them
+    assert not any(s.get("skipped") for s in summaries)  # every stage ran: the limit was shared, not spent
+    assert all(s["steps"] >= 3 for s in summaries)
+    with pytest.raises(ValueError, match="stage_time_weights"):
+        _run("online", tmp_path / "c", stages=stages, time_limit=10.0, stage_time_weights=[1, 1])
+    with pytest.raises(ValueError, match="time_limit too"):
+        _run("online", tmp_path / "c", stages=stages, stage_time_weights=[1, 1, 1, 1])

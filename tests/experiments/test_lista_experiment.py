@@ -93,3 +93,62 @@ def test_unknown_method_or_setting(tmp_path):
         reproduce(tmp_path, quick=True, methods=("nope",))
     with pytest.raises(ValueError, match="unknown setting"):
         reproduce(tmp_path, quick=True, settings=("snr3",), methods=("ista",))
+
+
+# --------------------------------------------------------------------------
+# lista-papers: the papers' recipe (patience per stage, wall-clock budget)
+# --------------------------------------------------------------------------
+
+
+def test_papers_recipe_quick_run(tmp_path):
+    from unrolled.experiments.lista import PAPERS, PAPERS_QUICK, reproduce_papers
+
+    assert PAPERS.n_val == 1000 and PAPERS.n_test == 1000 and PAPERS.batch_size == 64
+    assert PAPERS.lr == 5e-4 and PAPERS.decays == (0.2, 0.02) and PAPERS.patience is not None
+    assert PAPERS.time_budget == 3 * 3600.0 and set(PAPERS.train_order) == {
+        "lista", "lista-cp", "lista-cpss", "alista", "ista-llt"}
+    payload = reproduce_papers(tmp_path, quick=True, progress=False, settings=("noiseless",),
+                               methods=("ista", "lista-cp", "alista"))
+    assert payload["experiment"] == "lista-papers"
+    for name in ("results.json", "results.md", "nmse_vs_layer.png", "learning_curves.png"):
+        assert (tmp_path / name).is_file(), name
+    timings = {t["method"]: t for t in payload["timings"]}
+    for net in ("lista-cp", "alista"):
+        t = timings[net]
+        assert not t["time_limited"] and t["stages_skipped"] == 0
+        assert len(t["stage_steps"]) == 3 * PAPERS_QUICK.n_layers
+        assert sum(t["stage_steps"]) == t["train_steps"]
+        assert all(1 <= s <= PAPERS_QUICK.steps_per_stage for s in t["stage_steps"])
+        # every stage ended by its patience or at its step cap (the quick nets still improve at every
+        # validation: patience itself is tested with the Trainer)
+        assert (t["stages_stopped_early"] + t["stages_at_step_cap"] + t["stages_out_of_time_share"]
+                == 3 * PAPERS_QUICK.n_layers)
+        assert _final(payload, net, "noiseless") < _final(payload, "ista", "noiseless") - 0.3
+    # the cheapest net trains first and gets its share of the budget; the next one the budget left over
+    assert timings["alista"]["time_limit_s"] == pytest.approx(PAPERS_QUICK.time_budget / 2)
+    assert timings["lista-cp"]["time_limit_s"] == pytest.approx(
+        PAPERS_QUICK.time_budget - timings["alista"]["seconds"])
+    md = (tmp_path / "results.md").read_text()
+    assert "stages stopped by patience" in md and "LISTA-CP" in md
+    # re-running the same call resumes the finished checkpoints: same numbers, nothing retrained
+    again = reproduce_papers(tmp_path, quick=True, progress=False, settings=("noiseless",),
+                             methods=("ista", "lista-cp", "alista"))
+    assert again["rows"] == payload["rows"]
+    assert [t.get("train_steps") for t in again["timings"]] == [t.get("train_steps") for t in payload["timings"]]
+
+
+def test_papers_recipe_publishes_what_a_spent_budget_reached(tmp_path):
+    from unrolled.experiments.lista import PAPERS_QUICK, reproduce_papers
+
+    payload = reproduce_papers(tmp_path, quick=True, progress=False, settings=("noiseless",),
+                               methods=("ista", "ista-llt"), time_budget=1e-6)
+    t = next(t for t in payload["timings"] if t["method"] == "ista-llt")
+    # its first stage's share of the budget is spent by its first validation; the net's, too
+    assert t["time_limited"] and t["train_steps"] == PAPERS_QUICK.val_every
+    assert t["stages_skipped"] == 3 * PAPERS_QUICK.n_layers - 1
+    rows = [r for r in payload["rows"] if r["method"] == "ista-llt"]
+    assert [r["layer"] for r in rows] == list(range(1, PAPERS_QUICK.n_layers + 1))  # every layer evaluated
+    assert all(r["depth_k_val_nmse_db"] is None for r in rows[1:])  # depths never trained
+    assert "| ISTA-LLT |" in (tmp_path / "results.md").read_text()
+    with pytest.raises(ValueError, match="train_order"):
+        reproduce_papers(tmp_path, quick=True, train_order=("nope",))

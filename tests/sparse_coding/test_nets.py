@@ -537,3 +537,20 @@ def test_active_layers(name, problem, data):
         with pytest.raises(ValueError):
             net.active_layers = bad
     assert net.active_layers == K
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.012, 0.13, 0.5, 1.0])
+def test_fast_support_selection_equals_the_prox_operator(fraction):
+    from unrolled.core.prox import support_selection_threshold
+    from unrolled.sparse_coding.iteration import support_selection
+
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(37, 500, generator=g, dtype=torch.float64)
+    theta = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    fast, ref = support_selection(v, theta, fraction), support_selection_threshold(v, theta, fraction)
+    assert torch.equal(fast, ref)
+    (gf,) = torch.autograd.grad(fast.sum(), theta)
+    (gr,) = torch.autograd.grad(ref.sum(), theta)
+    assert torch.equal(gf, gr)
+    with pytest.raises(ValueError, match="fraction"):
+        support_selection(v, theta, 1.5)

@@ -78,6 +78,10 @@ class TrainResult:
     seconds : float
         Wall-clock training time, summed over every run that resumed the
         same checkpoint.
+    time_limited : bool
+        Whether ``time_limit`` ended training before the schedule was done
+        (the stage it interrupted and the stages not run are marked in
+        ``stages``).
     """
 
     best_val: float
@@ -85,6 +89,7 @@ class TrainResult:
     stages: list[dict] = field(default_factory=list)
     n_steps: int = 0
     seconds: float = 0.0
+    time_limited: bool = False
 
 
 class Trainer:
@@ -113,6 +118,25 @@ class Trainer:
         Global mini-batch size (split across processes under DDP).
     val_every : int
         Steps between validations (and checkpoints).
+    checkpoint_every : int
+        Validations between checkpoint writes (default 1: every validation);
+        the end of every stage is always written. A resumed run restarts from
+        the last write, exactly. Not part of the fingerprint (it does not
+        change the training).
+    time_limit : float, optional
+        Seconds of training (summed over resumptions, as
+        :attr:`TrainResult.seconds`) after which :meth:`fit` stops at the next
+        validation: the running stage ends with its best weights and the
+        remaining stages are skipped (:attr:`TrainResult.time_limited`). The
+        state is checkpointed, so re-running a finished run returns at once.
+        Not part of the fingerprint.
+    stage_time_weights : list of float, optional
+        Share ``time_limit`` among the stages (one positive weight per stage):
+        each stage, when it starts, gets the time left times its weight over
+        the weights of the stages left, and ends at the first validation past
+        that (with its best weights; ``stage_time_limited`` in its summary).
+        Time a stage leaves unused (patience) goes to the later ones. Needs
+        ``time_limit``; not part of the fingerprint.
     schedule : {'constant', 'cosine', 'linear'}
         Learning-rate decay inside each stage, from the stage's ``lr``.
     grad_clip : float, optional
@@ -183,6 +207,9 @@ class Trainer:
         patience: int | None = None,
         batch_size: int = 64,
         val_every: int = 50,
+        checkpoint_every: int = 1,
+        time_limit: float | None = None,
+        stage_time_weights: list[float] | None = None,
         schedule: str = "constant",
         grad_clip: float | None = None,
         checkpoint_dir: str | Path | None = None,
@@ -200,12 +227,16 @@ class Trainer:
     ):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-        for name, value in (("batch_size", batch_size), ("val_every", val_every), ("val_batch_size", val_batch_size)):
+        for name, value in (("batch_size", batch_size), ("val_every", val_every), ("val_batch_size", val_batch_size),
+                            ("checkpoint_every", checkpoint_every)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if grad_clip is not None and not (isinstance(grad_clip, numbers.Real) and math.isfinite(grad_clip)
                                           and grad_clip > 0):
             raise ValueError(f"grad_clip must be None or a finite number > 0, got {grad_clip!r}")
+        if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
+                                       or not time_limit > 0):
+            raise ValueError(f"time_limit must be None or a number of seconds > 0, got {time_limit!r}")
         if not (isinstance(divergence_factor, numbers.Real) and divergence_factor > 1):
             raise ValueError(f"divergence_factor must be a number > 1 (a multiple of the first validation loss), "
                              f"got {divergence_factor!r}")
@@ -229,6 +260,17 @@ class Trainer:
         self.stages = list(stages) if stages is not None else end_to_end(lr, max_steps, patience)
         if not self.stages:
             raise ValueError("stages must not be empty")
+        if stage_time_weights is not None:
+            weights = list(stage_time_weights)
+            if time_limit is None:
+                raise ValueError("stage_time_weights shares time_limit among the stages: set time_limit too")
+            if len(weights) != len(self.stages) or not all(
+                    isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w) and w > 0
+                    for w in weights):
+                raise ValueError(f"stage_time_weights must be {len(self.stages)} finite numbers > 0 (one per "
+                                 f"stage), got {stage_time_weights!r}")
+            stage_time_weights = [float(w) for w in weights]
+        self.stage_time_weights = stage_time_weights
         if any(s.active_layers is not None for s in self.stages) and not isinstance(model, UnrolledNet):
             raise ValueError("stages with active_layers need an UnrolledNet model")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -247,6 +289,7 @@ class Trainer:
         if part_len(self.val_inputs) == 0:
             raise ValueError("val_data has 0 samples; the validation set needs at least one")
         self.batch_size, self.val_every, self.schedule = batch_size, val_every, schedule
+        self.checkpoint_every, self.time_limit = int(checkpoint_every), time_limit
         self.grad_clip, self.divergence_factor = grad_clip, divergence_factor
         self.val_batch_size = val_batch_size
         self.compile = bool(compile)
@@ -261,6 +304,9 @@ class Trainer:
         self.best_val, self.best_state, self.bad_validations = math.inf, None, 0
         self.reference_loss: float | None = None
         self.train_seconds = 0.0  # accumulated over resumptions
+        self.time_limited = False
+        self.stage_deadline: float | None = None  # training seconds at which the running stage ends
+        self._validations = 0  # since the last checkpoint write (not checkpointed: a resume starts at a write)
         self._clock = (time.perf_counter(), 0.0)
         self.history: list[dict] = []
         self.stage_summaries: list[dict] = []
@@ -391,6 +437,8 @@ class Trainer:
             "train_seconds": self.train_seconds,
             "history": list(self.history),
             "stage_summaries": list(self.stage_summaries),
+            "time_limited": self.time_limited,
+            "stage_deadline": self.stage_deadline,
             "n_stages": len(self.stages),
             "fingerprint": self.fingerprint,
         }
@@ -411,6 +459,7 @@ class Trainer:
         divergence rolls the model and the checkpoint back to.
         """
         self.train_seconds = self._elapsed()  # the time a resumed run continues from
+        self._validations = 0
         if self._checkpoint_path() is None and not good:
             return
         state = self._state()
@@ -445,6 +494,8 @@ class Trainer:
         for key in ("stage_index", "step", "global_step", "best_val", "best_state", "bad_validations",
                     "reference_loss", "train_seconds", "history", "stage_summaries"):
             setattr(self, key, state[key])
+        self.time_limited = bool(state.get("time_limited", False))  # absent from older checkpoints
+        self.stage_deadline = state.get("stage_deadline")
         state["fingerprint"] = self.fingerprint
         self._good = state
         return state["optimizer"]
@@ -474,6 +525,12 @@ class Trainer:
             stage = self.stages[self.stage_index]
             self._run_stage(stage, optimizer_state)
             optimizer_state = None
+            if self.time_limited and self.stage_index < len(self.stages):
+                for skipped in self.stages[self.stage_index:]:
+                    self.stage_summaries.append({"stage": skipped.name, "steps": 0, "best_val": None,
+                                                 "stopped_early": False, "skipped": True})
+                self.stage_index = len(self.stages)
+                self.save_checkpoint(good=True)
         for p in self.model.parameters():  # stages froze some; hand back a fully trainable model
             p.requires_grad_(True)
         if self.world > 1:
@@ -484,6 +541,7 @@ class Trainer:
             stages=list(self.stage_summaries),
             n_steps=self.global_step,
             seconds=self.train_seconds,
+            time_limited=self.time_limited,
         )
 
     def _run_stage(self, stage: Stage, optimizer_state: dict | None) -> None:
@@ -492,14 +550,20 @@ class Trainer:
         if not resumed:
             self.best_val, self.bad_validations = self.validate(), 0
             self.best_state = self._snapshot()
+            self.stage_deadline = None
+            if self.stage_time_weights is not None:
+                now = self._elapsed()
+                weights = self.stage_time_weights[self.stage_index:]
+                self.stage_deadline = now + max(self.time_limit - now, 0.0) * weights[0] / sum(weights)
             self._good = self._state()  # the stage's start: good by definition (not written yet)
         bar = tqdm(total=stage.max_steps, initial=self.step, desc=f"[{self.stage_index + 1}/{len(self.stages)}] {stage.name}",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         # a run interrupted right at the validation that triggered early stopping
         # must not resume training the stage
         stopped_early = resumed and stage.patience is not None and self.bad_validations >= stage.patience
+        out_of_time = resumed and not stopped_early and self._stage_out_of_time()
         running = 0.0
-        while not stopped_early and self.step < stage.max_steps:
+        while not stopped_early and not out_of_time and not self.time_limited and self.step < stage.max_steps:
             lr = self._lr(stage, self.step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr * group["lr_scale"]
@@ -531,13 +595,18 @@ class Trainer:
                 n_avg = (self.step - 1) % self.val_every + 1
                 stopped_early = self._validation_point(stage, lr, running / n_avg, bar)
                 running = 0.0
-                if stopped_early:
+                out_of_time = not stopped_early and self._stage_out_of_time()
+                if stopped_early or out_of_time or self.time_limited:
                     break
         bar.close()
         self.model.load_state_dict(self.best_state)
-        self.stage_summaries.append(
-            {"stage": stage.name, "steps": self.step, "best_val": self.best_val, "stopped_early": stopped_early}
-        )
+        summary = {"stage": stage.name, "steps": self.step, "best_val": self.best_val, "stopped_early": stopped_early}
+        if self.time_limited:
+            summary["time_limited"] = True
+        if out_of_time:
+            summary["stage_time_limited"] = True
+        self.stage_summaries.append(summary)
+        self.stage_deadline = None
         self.stage_index += 1
         self.step = 0
         self.optimizer = None
@@ -557,10 +626,24 @@ class Trainer:
                   "train_loss": train_loss, "val_loss": val}
         self.history.append(record)
         bar.set_postfix(train=f"{train_loss:.3e}", val=f"{val:.3e}", best=f"{self.best_val:.3e}")
-        self.save_checkpoint(good=improved)
+        self.train_seconds = self._elapsed()
+        if self.time_limit is not None and self.train_seconds >= self.time_limit:
+            self.time_limited = True  # the stage ends here; its end writes the checkpoint
+        self._validations += 1
+        patience_out = stage.patience is not None and self.bad_validations >= stage.patience
+        stops = self.time_limited or patience_out or self._stage_out_of_time()
+        if stops or self._validations >= self.checkpoint_every:
+            self.save_checkpoint(good=improved)
+        elif improved:  # not written this time; kept in memory as the state a divergence rolls back to
+            self.train_seconds = self._elapsed()
+            self._good = self._state()
         for cb in self.callbacks:
             cb(self, record)
-        return stage.patience is not None and self.bad_validations >= stage.patience
+        return patience_out  # (a stage that runs out of patience and of time at once counts as stopped early)
+
+    def _stage_out_of_time(self) -> bool:
+        """Whether the running stage has spent its share of ``time_limit`` (see ``stage_time_weights``)."""
+        return self.stage_deadline is not None and self.train_seconds >= self.stage_deadline
 
     def _any_rank(self, flag: bool) -> bool:
         """``flag`` or'ed over the processes (every rank must stop together, or the others hang)."""
@@ -573,7 +656,11 @@ class Trainer:
     def _guard(self, loss_value: float, params: list[nn.Parameter], stage: Stage) -> None:
         bad = not math.isfinite(loss_value) or loss_value > self.divergence_factor * max(self.reference_loss, 1e-30)
         if not bad:
-            bad = any(p.grad is not None and not torch.isfinite(p.grad).all() for p in params)
+            grads = [p.grad for p in params if p.grad is not None]
+            # one host sync: a NaN/inf entry makes its tensor's sum non-finite; a non-finite sum of finite
+            # entries (overflow) is then told apart by the exact per-tensor test
+            if grads and not bool(torch.isfinite(torch.stack([g.sum() for g in grads])).all()):
+                bad = any(not torch.isfinite(g).all() for g in grads)
         if self._any_rank(bad):
             self._diverged(stage, f"loss {loss_value:.4g} (first validation loss {self.reference_loss:.4g})",
                            "Lower the learning rate or set grad_clip.")

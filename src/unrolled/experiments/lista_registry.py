@@ -17,6 +17,11 @@ def _lista(out_dir, **kwargs):
     return reproduce(out_dir, **kwargs)
 
 
+def _lista_papers(out_dir, **kwargs):
+    from unrolled.experiments.lista import reproduce_papers
+
+    return reproduce_papers(out_dir, **kwargs)
+
 
 def _fista_vs_sklearn(**kwargs):
     from unrolled.experiments.bench_fista_sklearn import run
@@ -51,6 +56,15 @@ EXPERIMENTS: dict[str, Experiment] = {
         "m=250, n=500, p=0.1, 16 layers, noiseless and SNR 40 dB, layer-wise training",
         _lista,
         config="unrolled.experiments.lista:ListaConfig",
+    ),
+    "lista-papers": Experiment(
+        "lista-papers",
+        "LISTA-CPSS (Chen et al. 2018) / ALISTA (Liu et al. 2019): the papers' training recipe",
+        "the lista comparison trained as the papers do: each layer-wise stage (5e-4, x0.2, x0.02) until the "
+        "validation NMSE stops improving (patience), validation/test 1000, 3 h wall-clock budget per setting, "
+        "learning curves",
+        _lista_papers,
+        config="unrolled.experiments.lista:PAPERS",
     ),
 }
 

@@ -51,7 +51,7 @@ import torch
 from torch import Tensor
 
 from unrolled.core.iteration import Data, Iteration, Param, State
-from unrolled.core.prox import hard_threshold, soft_threshold, support_selection_threshold
+from unrolled.core.prox import hard_threshold, soft_threshold
 
 #: Learning-rate multiplier of the positive scalars (thresholds, step sizes).
 #: They are learned as logarithms, where an Adam step of size lr is a relative
@@ -85,6 +85,27 @@ def soft_threshold_(v: Tensor, theta: float) -> Tensor:
     bit for bit, in two passes over memory instead of five.
     """
     return v.sub_(v.clamp(-theta, theta))
+
+
+def support_selection(v: Tensor, theta: Tensor | float, fraction: float) -> Tensor:
+    """:func:`~unrolled.core.prox.support_selection_threshold` (LISTA-CPSS's :math:`\\eta^{p}_{ss}`), faster.
+
+    The same operator, value for value: the ``ceil(fraction * n)`` largest
+    magnitudes of each row are found by an unsorted ``topk`` (only the set is
+    used) and ``|v|`` is computed once; this is the step's costliest
+    non-matrix operation in training.
+    """
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    n = v.shape[-1]
+    k = min(n, math.ceil(fraction * n - 1e-9))  # as support_selection_threshold rounds it
+    shrunk = soft_threshold(v, theta)
+    if k == 0:
+        return shrunk
+    mag = v.abs()
+    idx = mag.topk(k, dim=-1, sorted=False).indices
+    mask = torch.zeros_like(v, dtype=torch.bool).scatter_(-1, idx, True)
+    return torch.where(mask & (mag > theta), v, shrunk)
 
 
 def kkt_from_grad(x: Tensor, grad: Tensor, lam: float) -> Tensor:
@@ -136,7 +157,7 @@ class ShrinkageIteration(Iteration):
         theta = params["theta"]
         ss = params.get("ss", 0.0)
         if ss > 0:
-            return support_selection_threshold(v, theta, ss)
+            return support_selection(v, theta, ss)
         if not torch.is_grad_enabled() and not isinstance(theta, Tensor):
             return soft_threshold_(v, theta)
         return soft_threshold(v, theta)
