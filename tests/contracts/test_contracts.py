@@ -293,6 +293,8 @@ def test_wrong_dtype_is_refused(case, dtype):
     x = _first(case.inputs)
     if x.is_complex() and dtype.is_complex:
         pytest.skip("complex is this net's input type")
+    if x.is_complex() and not dtype.is_complex:
+        x = x.real  # a complex input has no real twin: cast its real part (a cast of x itself warns)
     _expect_error(case, _with_first(case.inputs, x.to(dtype)), str(dtype))
 
 
