@@ -9,6 +9,7 @@ themselves are not run here (that is ``python scripts/mutation_check.py``).
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ SCRIPT = ROOT / "scripts" / "mutation_check.py"
 def _load():
     spec = importlib.util.spec_from_file_location("mutation_check", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["mutation_check"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
