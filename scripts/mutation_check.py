@@ -361,7 +361,7 @@ def markdown(rows: list[dict], mutations: dict[str, Mutation], title: str) -> st
              "| id | file | mutation | status | first failing test | s |", "|---|---|---|---|---|---|"]
     for r in rows:
         m = mutations[r["id"]]
-        lines.append(f"| `{r['id']}` | `{m.file}` | {m.description} | {r['status']} | "
+        lines.append(f"| `{r['id']}` | `{m.file}` | {m.description.replace('|', '&#124;')} | {r['status']} | "
                      f"{'`' + r['failing'] + '`' if r['failing'] else ''} | {r['seconds']} |")
     return "\n".join(lines) + "\n"
 
