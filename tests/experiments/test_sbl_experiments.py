@@ -20,7 +20,8 @@ QUIET = {"quick": True, "progress": False, "log": lambda *a: None}
 
 
 def test_registry_entries():
-    assert set(EXPERIMENTS) == {"sbl-fig3ab", "sbl-fig3c", "sbl-fig3d", "sbl-photometric", "sbl-timing"}
+    assert set(EXPERIMENTS) == {"sbl-fig3ab", "sbl-fig3ab-fresh", "sbl-fig3c", "sbl-fig3d", "sbl-photometric",
+                                "sbl-timing"}
     for name, exp in EXPERIMENTS.items():
         assert isinstance(exp, Experiment) and exp.name == name and callable(exp.run)
 

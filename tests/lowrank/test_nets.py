@@ -94,7 +94,7 @@ def test_training_step_on_a_rank_deficient_batch_has_finite_gradients(dtype):
     opt.step()
     with torch.no_grad():
         assert torch.isfinite(net(D.to(cdt))).all()
-    assert all(float(net.lam1[k]) > 0 and float(net.lam2[k]) > 0 for k in range(4))
+    assert all(float(net.lam1[k].detach()) > 0 and float(net.lam2[k].detach()) > 0 for k in range(4))
 
 
 def test_corona_input_checks_name_D():
