@@ -521,16 +521,24 @@ class Trainer:
             self.reference_loss = self.validate()
             if not math.isfinite(self.reference_loss):
                 raise TrainingDivergedError(f"the initial validation loss is {self.reference_loss}: check the model and data")
-        while self.stage_index < len(self.stages):
-            stage = self.stages[self.stage_index]
-            self._run_stage(stage, optimizer_state)
-            optimizer_state = None
-            if self.time_limited and self.stage_index < len(self.stages):
-                for skipped in self.stages[self.stage_index:]:
-                    self.stage_summaries.append({"stage": skipped.name, "steps": 0, "best_val": None,
-                                                 "stopped_early": False, "skipped": True})
-                self.stage_index = len(self.stages)
-                self.save_checkpoint(good=True)
+        # one bar over all stages (its ETA an upper bound: a stage that stops early skips its remaining steps)
+        self._overall = tqdm(total=sum(s.max_steps for s in self.stages),
+                             initial=sum(s.max_steps for s in self.stages[:self.stage_index]) + self.step,
+                             desc=f"training, {len(self.stages)} stages", unit="step", dynamic_ncols=True,
+                             disable=not self.progress or len(self.stages) < 2)
+        try:
+            while self.stage_index < len(self.stages):
+                stage = self.stages[self.stage_index]
+                self._run_stage(stage, optimizer_state)
+                optimizer_state = None
+                if self.time_limited and self.stage_index < len(self.stages):
+                    for skipped in self.stages[self.stage_index:]:
+                        self.stage_summaries.append({"stage": skipped.name, "steps": 0, "best_val": None,
+                                                     "stopped_early": False, "skipped": True})
+                    self.stage_index = len(self.stages)
+                    self.save_checkpoint(good=True)
+        finally:
+            self._overall.close()
         for p in self.model.parameters():  # stages froze some; hand back a fully trainable model
             p.requires_grad_(True)
         if self.world > 1:
@@ -557,7 +565,8 @@ class Trainer:
                 self.stage_deadline = now + max(self.time_limit - now, 0.0) * weights[0] / sum(weights)
             self._good = self._state()  # the stage's start: good by definition (not written yet)
         bar = tqdm(total=stage.max_steps, initial=self.step, desc=f"[{self.stage_index + 1}/{len(self.stages)}] {stage.name}",
-                   disable=not self.progress, leave=False, dynamic_ncols=True)
+                   disable=not self.progress, leave=False, dynamic_ncols=True,
+                   position=0 if self._overall.disable else 1)
         # a run interrupted right at the validation that triggered early stopping
         # must not resume training the stage
         stopped_early = resumed and stage.patience is not None and self.bad_validations >= stage.patience
@@ -591,6 +600,7 @@ class Trainer:
             self.global_step += 1
             running += loss_value
             bar.update(1)
+            self._overall.update(1)
             if self.step % self.val_every == 0 or self.step == stage.max_steps:
                 n_avg = (self.step - 1) % self.val_every + 1
                 stopped_early = self._validation_point(stage, lr, running / n_avg, bar)
@@ -599,6 +609,7 @@ class Trainer:
                 if stopped_early or out_of_time or self.time_limited:
                     break
         bar.close()
+        self._overall.update(stage.max_steps - self.step)  # the steps an early stop left out
         self.model.load_state_dict(self.best_state)
         summary = {"stage": stage.name, "steps": self.step, "best_val": self.best_val, "stopped_early": stopped_early}
         if self.time_limited:
