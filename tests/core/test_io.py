@@ -54,6 +54,25 @@ def test_huge_config_with_tiny_weights_is_refused_before_allocating(folder):
         load_model(folder)
 
 
+def test_a_config_of_millions_of_layers_is_refused_before_building(folder, monkeypatch):
+    # 10^6 layers of a 10 x 20 LISTA-CP: building even on the meta device would take minutes and gigabytes of
+    # Python objects before the weights could be compared
+    _edit_config(folder, **{"config.n_layers": 10**6, "config.ss_fractions": [0.0] * 10**6})
+    built = []
+    monkeypatch.setattr(io, "_build", lambda *a, **k: built.append(a))
+    with pytest.raises(ValueError, match=r"n_layers=1000000 exceeds max_layers=10000"):
+        load_model(folder)
+    assert not built
+
+
+def test_max_layers_is_the_users_to_raise(folder):
+    _edit_config(folder, **{"config.n_layers": 5, "config.ss_fractions": [0.0] * 5})
+    with pytest.raises(ValueError, match="exceeds max_layers=4"):
+        load_model(folder, max_layers=4)
+    with pytest.raises(ValueError, match="weights do not match"):  # allowed depth: refused by the header check
+        load_model(folder, max_layers=5)
+
+
 def test_shape_mismatch_is_refused_naming_the_tensor(folder):
     _edit_config(folder, **{"config.n": 21})
     with pytest.raises(ValueError, match=r"'A' has shape \(10, 20\)"):

@@ -171,7 +171,20 @@ def _build(cls, config: dict, where: Path) -> nn.Module:
         raise ValueError(f"{where}: the config does not build a {cls.__name__}: {e}") from None
 
 
-def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> nn.Module:
+#: Deepest net :func:`load_model` builds unless told otherwise: a crafted ``config.json`` asking for millions of
+#: layers would otherwise spend minutes and gigabytes on Python objects before any weight is compared (one
+#: LISTA-CP layer costs about 7 KB and 0.2 ms to build even on the ``meta`` device).
+MAX_LAYERS = 10_000
+
+
+def _check_depth(config: dict, max_layers: int, directory) -> None:
+    for key, value in config.items():
+        if "layers" in key and isinstance(value, int) and not isinstance(value, bool) and value > max_layers:
+            raise ValueError(f"{directory}: config {key}={value} exceeds max_layers={max_layers}; pass "
+                             f"load_model(..., max_layers=) to load deeper nets from a folder you trust")
+
+
+def load_model(directory: str | Path, *, device: str | torch.device = "cpu", max_layers: int = MAX_LAYERS) -> nn.Module:
     """Rebuild a model saved by :func:`save_model`.
 
     Parameters
@@ -180,6 +193,8 @@ def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> 
         Folder holding ``model.safetensors`` and ``config.json``.
     device : str or torch.device, default 'cpu'
         Where to put the model.
+    max_layers : int, default :data:`MAX_LAYERS`
+        Refuse a config whose ``n_layers`` (or any ``*layers*`` integer) exceeds this, before building anything.
 
     Raises
     ------
@@ -196,6 +211,7 @@ def load_model(directory: str | Path, *, device: str | torch.device = "cpu") -> 
     if name not in MODELS:  # reading the registry loads every family
         raise ValueError(f"unknown model class {name!r} in {directory}; known: {sorted(MODELS)}")
     cls, config = MODELS[name], payload["config"]
+    _check_depth(config, max_layers, directory)
     weights = Path(directory) / WEIGHTS_FILE
     header = _weights_header(weights)
     try:  # shapes first, on the meta device: nothing is allocated yet
