@@ -21,7 +21,7 @@ Examples
 --------
 ::
 
-    unrolled benchmark admm-vs-cvxpy            # N = 20, 50, 100; B = 4 problems of P = 100 signals
+    unrolled benchmark admm-vs-cvxpy            # N = 20, 50, 100; B = 2 problems of P = 100 signals
     unrolled benchmark admm-vs-cvxpy --quick    # N = 20; B = 2, P = 50
 """
 
@@ -72,7 +72,7 @@ def cvxpy_loop(Ys: np.ndarray, V: np.ndarray, c: float, solver: str) -> tuple[np
     return G, time.perf_counter() - t0, solver_s
 
 
-def measure(sizes=(20, 50, 100), *, n_problems: int = 4, n_signals: int = 100, tol: float = 1e-5,
+def measure(sizes=(20, 50, 100), *, n_problems: int = 2, n_signals: int = 100, tol: float = 1e-5,
             max_iter: int = 5000, seed: int = 0, device: str = "cpu", solvers=SOLVERS) -> dict:
     """Both solvers at each graph size; returns the rows and the ratio rows of ``benchmark all``."""
     c = 1.0
