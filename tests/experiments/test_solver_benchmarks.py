@@ -62,3 +62,40 @@ def test_benchmark_all_runs_the_included_benchmarks_and_writes_one_table(tmp_pat
     assert "| case a | ours | ref | 0.500 | 2.000 | 4.0x |" in md and "torch threads" in md
     with pytest.raises(SystemExit, match="choose from all, a, b, skipped"):
         main(["benchmark", "nope", "--out", str(tmp_path)])
+
+
+def test_khatri_rao_matches_the_filtered_signals():
+    """Z g = vec(V diag(g) V^T Y), the objective cvxpy minimises is ||V diag(g) V^T Y||_1."""
+    from unrolled.experiments.bench_admm_cvxpy import khatri_rao
+
+    rng = np.random.default_rng(0)
+    V, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    Y, g = rng.normal(size=(5, 7)), rng.normal(size=5)
+    assert np.allclose(khatri_rao(Y, V) @ g, (V @ np.diag(g) @ V.T @ Y).ravel(), atol=1e-12)
+
+
+def test_admm_and_cvxpy_reach_the_same_lp_optimum(tmp_path):
+    from unrolled.experiments.bench_admm_cvxpy import run
+
+    r = run(out_dir=tmp_path, quick=True)
+    assert [w["reference"] for w in r["rows"]] == ["cvxpy/HIGHS", "cvxpy/CLARABEL"]
+    for w in r["rows"]:
+        # both at the LP optimum (ADMM's residual test may still be above tol at max_iter: it is stricter)
+        assert w["ours_gap_max"] < 1e-4 and w["ref_gap_max"] < 1e-6
+    assert len(r["ratios"]) == 2 and all(row["ratio"] > 0 for row in r["ratios"])
+    assert (tmp_path / "admm_vs_cvxpy.json").is_file() and (tmp_path / "admm_vs_cvxpy.md").is_file()
+
+
+def test_palm_per_iteration_loops_do_the_same_arithmetic(tmp_path):
+    from unrolled.experiments.bench_palm_iteration import measure
+
+    r = measure(n_problems=3, t=60, n_iter=20, repeats=1)
+    assert r["max_abs_diff"] < 1e-10  # the written-out loop is PALM
+    assert set(r["per_iteration_ms"]) == {"palm", "products", "arithmetic"}
+    assert [w["reference"] for w in r["ratios"]][0] == "4 bare products per iteration"
+
+
+def test_new_benchmarks_are_registered_for_all():
+    load_families()
+    for name in ("admm-vs-cvxpy", "palm-per-iteration"):
+        assert name in BENCHMARKS and BENCHMARKS[name].in_all

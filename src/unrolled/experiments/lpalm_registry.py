@@ -3,7 +3,7 @@ family's registration module)."""
 
 from __future__ import annotations
 
-from unrolled.core.registry import DemoPart, Experiment, register_demo_part, register_experiment
+from unrolled.core.registry import Benchmark, DemoPart, Experiment, register_benchmark, register_demo_part, register_experiment
 
 _PAPER = "LPALM (semi-blind source separation, Fahes et al. 2022)"
 
@@ -74,3 +74,13 @@ def _demo(out_dir, **kwargs):
 for _e in EXPERIMENTS.values():
     register_experiment(_e, "separation")
 register_demo_part(DemoPart("lpalm", "separation", 30, _demo))
+
+
+def _benchmark(**kwargs):
+    from unrolled.experiments.bench_palm_iteration import run
+
+    return run(**kwargs)
+
+
+register_benchmark(Benchmark("palm-per-iteration", "PALM's per-iteration cost vs the bare matrix products it must do "
+                             "(and vs the same arithmetic written out)", _benchmark), "separation")

@@ -5,7 +5,7 @@ Imported by :mod:`unrolled.graph.registration`; registers into :mod:`unrolled.co
 
 from __future__ import annotations
 
-from unrolled.core.registry import DemoPart, Experiment, register_demo_part, register_experiment
+from unrolled.core.registry import Benchmark, DemoPart, Experiment, register_benchmark, register_demo_part, register_experiment
 
 FAMILY = "graph"
 
@@ -106,3 +106,13 @@ EXPERIMENTS: dict[str, Experiment] = {
 for _e in EXPERIMENTS.values():
     register_experiment(_e, FAMILY)
 register_demo_part(DemoPart("slognet", FAMILY, 20, _demo))
+
+
+def _benchmark(**kwargs):
+    from unrolled.experiments.bench_admm_cvxpy import run
+
+    return run(**kwargs)
+
+
+register_benchmark(Benchmark("admm-vs-cvxpy", "batched graph ADMM vs a loop of cvxpy (HiGHS, CLARABEL) on the same "
+                             "LP (8) of SLoG-Net, N = 20, 50, 100", _benchmark), FAMILY)

@@ -71,6 +71,33 @@ dB, supports of 61 non-zeros on average and 103 at most; float64, 2 shared CPU c
   run, 2 torch threads on a loaded machine), hence 32; one torch thread was 10x faster than two
   on that busy machine (oversubscription), so the benchmark states its thread count.
 
+Profile and variants tried for the 20x goal (issue 30; same benchmark problem, float64, one
+torch thread, load average 5-6 on 2 shared cores, so absolute times are about 2.5x those above;
+variants compared with the shipped solver alternately in one process):
+
+* where the time goes (wall time per phase, summed over a 4.8 s solve of 9 outer iterations,
+  working-set sizes 32, 64, 128, 144, 128, 112, 80, 80, 80): restricted FISTA 1.49 s, polish
+  (batched Cholesky on the whole working set) 1.50 s, power iterations for :math:`L_W` 0.68 s,
+  Gram-block gathers 0.37 s, the rest (full KKT products ``(B, n) @ (n, n)``, top-k, scatters)
+  about 0.75 s. Outer iterations 6-9 exist for a handful of problems whose criterion creeps
+  from 3e-4 to below 1e-6; the polish is accepted on 963, 781, 252, 584, 330, 39 problems in
+  the first six;
+* float32 restricted FISTA (then the float64 polish and full check): 5.5-6.0 s vs 5.6-5.8 s for
+  float64, no gain (the casts and the extra float64 block product that the polish then needs
+  cost about what the narrower FISTA saves; not profiled further);
+* 4 instead of 8 power iterations: the underestimated :math:`L_W` made the float64 restricted
+  FISTA diverge (objective gap 2e+84 on one problem); kept 8;
+* polish factorising only the support (compacted to the front, factor size the group's largest
+  support instead of the working-set size): 4.9-5.6 s vs 4.1-5.2 s (3 alternating runs), no
+  gain; the advanced-indexing gather of the compacted block (24 ms-class, see above) is the
+  likely cost.
+
+So the remaining gap to 20x is structural (a solve at ~0.15 s needs at most ~5 full products
+and ~5 batched factorisations in all, with almost no Python work per outer iteration), not a
+matter of these constants: the next candidates, not yet measured, are a homotopy / LARS-style
+path batched over problems, and grouping problems by support size so the late outer
+iterations run on a few small blocks.
+
 Result, ``unrolled benchmark lasso-vs-sklearn`` (torch 1 thread, load average 3.4 on 2 cores):
 ``lasso`` 1.7 s (4.3 outer iterations), the sklearn loop 3.2 s, skglm loop 12.0 s, ``fista``
 10.4 s, all at the same objective (relative gaps below 3e-7). That is 1.9x the sklearn loop,
