@@ -48,7 +48,7 @@ train_seconds = time.perf_counter() - t0
 
 # %%
 # Compare with SBL (EM and MacKay updates) on 300 fresh test problems
-# -------------------------------------------------------------
+# -------------------------------------------------------------------
 rows = []
 with torch.no_grad():
     t0 = time.perf_counter()

@@ -48,7 +48,7 @@ print(f"PALM: lambda = {lam:g} (median NMSE(S) on the grid: "
 
 # %%
 # LPALM, initialised from one training pair (the paper's appendix A), trained with the loss of Eq. 9
-# -------------------------------------------------------------------------------------------------
+# --------------------------------------------------------------------------------------------------
 net = LPALM.from_training_pair(fit.A[0], fit.S[0], n_layers=10)
 t0 = time.perf_counter()
 info = train_lpalm(net, fit, val, lr=2e-3, max_steps=300, batch_size=4, val_every=50, progress=False)
