@@ -133,6 +133,13 @@ def _solver_setups():
     Y = gp.sample(BATCH, torch.Generator().manual_seed(1))[0]
     setups.append(("admm", admm, {"Y": Y, "S": gp.S}, {"max_iter": 5},
                    {"Y": ("batch", lambda t: t[:, :-1]), "S": (None, lambda t: t[:-1])}, {"Y": "S", "S": "Y"}))
+
+    from unrolled.segmentation import mean_field
+
+    (unary, image), _ = NETS["crf-rnn"].problem(seed=0, small=True).sample(BATCH, torch.Generator().manual_seed(1))
+    setups.append(("mean_field", mean_field, {"unary": unary, "image": image}, {"max_iter": 3},
+                   {"unary": ("batch", lambda t: t[..., :-1]), "image": ("batch", lambda t: t[..., :-1])},
+                   {"unary": "image", "image": "unary"}))
     return setups
 
 

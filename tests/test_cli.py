@@ -74,7 +74,13 @@ def test_demo_rejects_unknown_parts(tmp_path):
         run_demo(tmp_path, parts=("lista", "nope"))
     with pytest.raises(ValueError, match="demo parts"):
         run_demo(tmp_path, parts=())
-    assert list(PARTS) == ["lista", "slognet", "lpalm", "sbl", "irls"]
+    from unrolled.core.registry import demo_parts
+
+    assert list(PARTS) == [d.name for d in demo_parts()]  # in increasing order
+    orders = [d.order for d in demo_parts()]
+    assert orders == sorted(orders) and len(set(orders)) == len(orders)
+    assert list(PARTS)[:5] == ["lista", "slognet", "lpalm", "sbl", "irls"]
+    assert {"corona", "deepnmf", "crf-rnn"} <= set(PARTS)
 
 
 def test_evaluate_rejects_models_of_other_families(tmp_path):
@@ -167,3 +173,16 @@ def test_threads_option_sets_torch_threads(tmp_path, capsys):
         assert "--threads must be >= 1" in capsys.readouterr().err
     finally:
         torch.set_num_threads(before)
+
+
+def test_train_with_the_ekf_optimizer(tmp_path):
+    out = tmp_path / "ekf"
+    argv = ["train", "--model", "lista-cp", "--small", "--layers", "2", "--steps", "6", "--val-every", "3",
+            "--n-val", "16", "--batch-size", "8", "--schedule", "end-to-end", "--optimizer", "ekf",
+            "--optimizer-option", "decoupling='parameter'", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    hist = json.loads((out / "history.json").read_text())
+    losses = [h["train_loss"] for h in hist["history"]]
+    assert losses[-1] < losses[0]
+    assert (out / "model" / "model.safetensors").is_file()
+    assert main(argv[:-2] + ["--optimizer-option", "no_such=1", "--out", str(tmp_path / "bad")]) == 2

@@ -182,7 +182,8 @@ def cmd_train(args) -> int:
     trainer = Trainer(net, spec.loss, problem.sample, val, stages=stages, batch_size=args.batch_size,
                       val_every=args.val_every, checkpoint_dir=out / "checkpoints", seed=args.seed + 3,
                       device=device, progress=not args.no_progress, fingerprint=fingerprint,
-                      on_mismatch="restart" if args.fresh else "error")
+                      on_mismatch="restart" if args.fresh else "error", optimizer=args.optimizer,
+                      optimizer_options=parse_overrides(args.optimizer_option, "--optimizer-option"))
     res = trainer.fit()
     if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
         return 0  # under torchrun only rank 0 writes the model
@@ -266,13 +267,42 @@ def cmd_evaluate(args) -> int:
 def cmd_benchmark(args) -> int:
     from unrolled.experiments.benchmarks import BENCHMARKS
 
+    if args.name == "all":
+        return _benchmark_all(args)
     if args.name not in BENCHMARKS:
-        raise SystemExit(f"error: unknown benchmark {args.name!r}; choose from {sorted(BENCHMARKS)}")
+        raise SystemExit(f"error: unknown benchmark {args.name!r}; choose from all, {', '.join(sorted(BENCHMARKS))}")
     extra = {"model_dir": args.model_dir} if args.model_dir else {}
     if extra and args.name != "lista-cpss-vs-fista":
         raise SystemExit("error: --model-dir applies to the lista-cpss-vs-fista benchmark only")
     BENCHMARKS[args.name].run(out_dir=args.out, quick=args.quick, seed=args.seed, device=_check_device(args.device),
                               **extra)
+    return 0
+
+
+def _benchmark_all(args) -> int:
+    """Every benchmark with ``in_all``, then one table of their ratio rows (``all.json``, ``all.md`` in OUT)."""
+    from unrolled.experiments.bench_cli import machine_info, ratio_table
+    from unrolled.experiments.benchmarks import BENCHMARKS
+    from unrolled.experiments.report import write_json
+
+    if args.model_dir:
+        raise SystemExit("error: --model-dir applies to the lista-cpss-vs-fista benchmark only")
+    device = _check_device(args.device)
+    rows, names = [], [n for n, b in sorted(BENCHMARKS.items()) if b.in_all]
+    for name in names:
+        print(f"== benchmark {name} ==")
+        result = BENCHMARKS[name].run(out_dir=args.out, quick=args.quick, seed=args.seed, device=device)
+        rows += [{"benchmark": name, **r} for r in result.get("ratios", [])]
+    machine = machine_info(device)
+    table = (f"# unrolled benchmark all{' --quick' if args.quick else ''}\n\nreference time / ours (> 1: ours "
+             f"faster), each row measured side by side in one process; {machine['summary']}\n\n" + ratio_table(rows))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "all.md").write_text(table + "\n")
+    write_json(out / "all.json", {"quick": args.quick, "seed": args.seed, "benchmarks": names, "rows": rows,
+                                  "machine": machine})
+    print(table)
+    print(f"written: {out / 'all.json'}, {out / 'all.md'}")
     return 0
 
 
@@ -362,7 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=None, help="shorthand for --option lam=LAM")
     p.add_argument("--layers", type=int, default=None, help="depth (default: the net's default)")
     p.add_argument("--tied", action="store_true", help="one set of parameters for all layers")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
+    p.add_argument("--lr", type=float, default=5e-4, help="learning rate (for ekf: the measurement noise R is divided by it)")
+    p.add_argument("--optimizer", choices=["adam", "sgd", "ekf"], default="adam",
+                   help="Adam, SGD, or the extended-Kalman-filter trainer of the review's box (unrolled.core.ekf)")
+    p.add_argument("--optimizer-option", action="append", metavar="KEY=VALUE",
+                   help="optimizer setting (repeatable), e.g. --optimizer-option decoupling='parameter'")
     p.add_argument("--schedule", choices=["layerwise", "end-to-end"], default="layerwise",
                    help="layer-wise stages (LISTA papers) or one end-to-end stage")
     p.add_argument("--steps", type=int, default=250, help="steps per stage")
@@ -388,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("benchmark", help="side-by-side speed/accuracy benchmarks, printed as ratios")
     _common(p, "unrolled-bench")
-    p.add_argument("name", help="benchmark name: " + ", ".join(sorted(BENCHMARKS)))
+    p.add_argument("name", help="benchmark name, or all (one table of every benchmark's ratios): "
+                                + ", ".join(sorted(BENCHMARKS)))
     p.add_argument("--quick", action="store_true", help="reduced sizes")
     p.add_argument("--model-dir", default=None,
                    help="lista-cpss-vs-fista: the trained LISTA-CPSS folder (default: the one `reproduce lista` saved)")

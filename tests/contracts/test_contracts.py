@@ -195,12 +195,19 @@ def test_save_load_keeps_float32(case, tmp_path):
     assert load_model(tmp_path / "m32").dtype == torch.float32
 
 
+def _single(t: Tensor) -> Tensor:
+    """float64 -> float32 and complex128 -> complex64 (complex inputs: a float32 net takes complex64 data)."""
+    if t.is_floating_point():
+        return t.to(torch.float32)
+    return t.to(torch.complex64) if t.is_complex() else t
+
+
 def test_float32_is_kept(case):
     net = case.net().to(torch.float32)
-    out = net(_map(case.inputs, lambda t: t.to(torch.float32) if t.is_floating_point() else t))
+    out = net(_map(case.inputs, _single))
     for o in (out,) if isinstance(out, Tensor) else out:
-        if o.is_floating_point():
-            assert o.dtype == torch.float32
+        if o.is_floating_point() or o.is_complex():
+            assert o.dtype in (torch.float32, torch.complex64)
             assert torch.isfinite(o).all()
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from unrolled.core.registry import FAMILIES, NETS, Registry, family_modules
 
-FAMILY_PACKAGES = ("sparse_coding", "graph", "separation", "sbl", "classification")
+FAMILY_PACKAGES = ("sparse_coding", "graph", "separation", "sbl", "classification", "imaging", "lowrank", "nmf",
+                   "segmentation")
 
 
 def test_core_imports_no_family():

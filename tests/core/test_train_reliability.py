@@ -152,18 +152,24 @@ def test_cli_train_refuses_a_stale_checkpoint_and_fresh_starts_over(tmp_path, ca
     assert main(args + ["--seed", "1"]) == 0  # the checkpoint now is the seed-1 run's
 
 
-def test_cli_reproduce_fresh_removes_checkpoints(tmp_path):
+def test_cli_reproduce_fresh_removes_checkpoints(tmp_path, monkeypatch):
+    from dataclasses import replace
+
     from unrolled.cli import build_parser, cmd_reproduce
+    from unrolled.experiments import EXPERIMENTS
 
     stale = tmp_path / "sbl-timing" / "checkpoints" / "x" / CHECKPOINT_FILE
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"stale")
-    args = build_parser().parse_args(["reproduce", "sbl-timing", "--quick", "--no-progress", "--fresh",
-                                      "--out", str(tmp_path), "--set", "no_such_setting=1"])
-    assert args.fresh
-    with pytest.raises(SystemExit):  # an unknown setting stops the experiment at once: the deletion came first
-        cmd_reproduce(args)
-    assert not stale.exists()
+    argv = ["reproduce", "sbl-timing", "--quick", "--no-progress", "--fresh", "--out", str(tmp_path)]
+    with pytest.raises(SystemExit, match="no setting no_such_setting"):  # a typo is refused before anything is deleted
+        cmd_reproduce(build_parser().parse_args(argv + ["--set", "no_such_setting=1"]))
+    assert stale.exists()
+    seen = []
+    monkeypatch.setitem(EXPERIMENTS._items, "sbl-timing",
+                        replace(EXPERIMENTS["sbl-timing"], run=lambda out, **kw: seen.append(stale.exists()) or {}))
+    assert cmd_reproduce(build_parser().parse_args(argv)) == 0
+    assert seen == [False] and not stale.exists()  # deleted before the experiment started
 
 
 # ---------------------------------------------------------------- 2. the checkpoint is the last good state

@@ -3,9 +3,11 @@
 The unrolling core: :class:`Iteration` (an algorithm's step, defined once),
 :func:`solve` (the one batched solver loop), :class:`UnrolledNet` (the same step
 for K layers with learnable parameters), :class:`LayerParameter` (tied/untied,
-constrained) and :mod:`unrolled.core.testing` (the equivalence checks).
+constrained) and :mod:`unrolled.core.testing` (the equivalence checks); and
+:class:`EKF`, extended-Kalman-filter training of any network's weights.
 """
 
+from unrolled.core.ekf import EKF
 from unrolled.core.iteration import Iteration, Param
 from unrolled.core.metrics import nmse, nmse_db, support_recovery
 from unrolled.core.params import LayerParameter, bounded, positive
@@ -37,4 +39,5 @@ __all__ = [
     "nmse",
     "nmse_db",
     "support_recovery",
+    "EKF",
 ]

@@ -163,12 +163,18 @@ def _dataclass_settings(obj, nested: tuple[str, ...] = ()) -> dict[str, tuple[st
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A side-by-side benchmark: ``run(out_dir=..., quick=..., seed=..., device=...) -> dict``."""
+    """A side-by-side benchmark: ``run(out_dir=..., quick=..., seed=..., device=...) -> dict``.
+
+    A result's ``"ratios"`` (rows of :func:`~unrolled.experiments.bench_cli.ratio_row`: case, ours, reference,
+    times, ``reference / ours``, accuracy match) go into the one table of ``unrolled benchmark all``, which runs
+    every benchmark with ``in_all``.
+    """
 
     name: str
     description: str
     run: Callable[..., dict]
     family: str = ""
+    in_all: bool = True
 
 
 @dataclass(frozen=True)

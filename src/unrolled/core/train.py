@@ -1,8 +1,9 @@
 """One Trainer for every family.
 
-Features: online sampling or a fixed dataset; Adam with a per-stage learning
-rate schedule; validation-based best-model selection; layer-wise (stage-wise)
-schedules (:mod:`unrolled.core.stages`); checkpoints that resume exactly; a
+Features: online sampling or a fixed dataset; Adam (or SGD, or the
+extended-Kalman-filter optimiser :class:`~unrolled.core.ekf.EKF`) with a
+per-stage learning rate schedule; validation-based best-model selection;
+layer-wise (stage-wise) schedules (:mod:`unrolled.core.stages`); checkpoints that resume exactly; a
 NaN/divergence guard; tqdm progress bars; and data-parallel training with
 ``torch.distributed`` (DDP) when the process is launched under ``torchrun``.
 """
@@ -25,6 +26,7 @@ from tqdm.auto import tqdm
 
 from unrolled.core.data_sources import as_data_source, is_part, part_index, part_len, part_to
 from unrolled.core.distributed import init_distributed_from_env
+from unrolled.core.ekf import EKF
 from unrolled.core.fingerprint import fingerprint_differences, qualname, tensor_digest, to_json
 from unrolled.core.stages import Stage, end_to_end
 from unrolled.core.unrolled_net import UnrolledNet
@@ -32,6 +34,14 @@ from unrolled.core.unrolled_net import UnrolledNet
 CHECKPOINT_FILE = "checkpoint.pt"
 SCHEDULES = ("constant", "cosine", "linear")
 ON_MISMATCH = ("error", "restart", "resume")
+#: ``optimizer=`` names; EKF steps on the outputs and targets, not on gradients (see :class:`Trainer`).
+OPTIMIZERS = ("adam", "sgd", "ekf")
+
+
+def _optimizer_class(name: str) -> type:
+    """Looked up at call time (so a patched ``torch.optim.Adam`` is the one used)."""
+    return {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "ekf": EKF}[name]
+
 
 
 class TrainingDivergedError(RuntimeError):
@@ -144,6 +154,20 @@ class Trainer:
         (default), delete it and start over, or continue from it with the new
         settings (e.g. a lower learning rate after a divergence; the number of
         stages must match).
+    optimizer : {'adam', 'sgd', 'ekf'}
+        ``'ekf'``: the extended Kalman filter (:class:`~unrolled.core.ekf.EKF`).
+        It needs no gradient of the loss: each step hands it the batch's model
+        outputs (still attached to the graph) and targets,
+        ``optimizer.step(outputs, targets)``, and it fits the outputs to the
+        targets in least squares; ``loss_fn`` still gives the training and
+        validation losses that are logged, guarded and used for model
+        selection. The stage's ``lr`` is the filter's learning rate
+        (``R_k = R / lr``; typical values are near 1, not Adam's 1e-3). Runs in
+        one process, without ``grad_clip``.
+    optimizer_options : dict, optional
+        Keyword arguments of the optimiser besides ``lr`` (e.g. ``{'P0': 10,
+        'Q': 1e-6, 'decoupling': 'parameter'}`` for EKF, ``{'momentum': 0.9}``
+        for SGD).
     """
 
     def __init__(
@@ -171,6 +195,8 @@ class Trainer:
         compile: bool = False,
         fingerprint: dict | None = None,
         on_mismatch: str = "error",
+        optimizer: str = "adam",
+        optimizer_options: dict | None = None,
     ):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
@@ -185,6 +211,15 @@ class Trainer:
                              f"got {divergence_factor!r}")
         if on_mismatch not in ON_MISMATCH:
             raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}, got {on_mismatch!r}")
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        options = dict(optimizer_options or {})
+        try:  # bad options fail here, before any work
+            _optimizer_class(optimizer)([torch.zeros(1, requires_grad=True)], lr=1.0, **options)
+        except TypeError as err:
+            raise ValueError(f"optimizer_options {options} do not fit optimizer={optimizer!r}: {err}") from None
+        if optimizer == "ekf" and grad_clip is not None:
+            raise ValueError("grad_clip does not apply to optimizer='ekf' (it uses no gradient of the loss)")
         if fingerprint is not None and not isinstance(fingerprint, dict):
             raise ValueError(f"fingerprint must be a dict of JSON-serialisable settings, got {type(fingerprint).__name__}")
         if not callable(loss_fn):
@@ -198,6 +233,9 @@ class Trainer:
             raise ValueError("stages with active_layers need an UnrolledNet model")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.rank, self.world = init_distributed_from_env(self.device)
+        if optimizer == "ekf" and self.world > 1:
+            raise ValueError("optimizer='ekf' runs in one process (its covariance is not shared across ranks)")
+        self.optimizer_name, self.optimizer_options = optimizer, options
         if batch_size % self.world:
             raise ValueError(f"batch_size {batch_size} must be divisible by the {self.world} processes")
         self.model = model.to(self.device)
@@ -256,7 +294,8 @@ class Trainer:
             "schedule": self.schedule,
             "stages": [s.to_dict() for s in self.stages],
             "grad_clip": self.grad_clip,
-            "optimizer": "Adam",
+            "optimizer": "Adam" if self.optimizer_name == "adam" and not self.optimizer_options
+            else {"name": self.optimizer_name, **self.optimizer_options},
             "world_size": self.world,
         }
         for key, value in (extra or {}).items():
@@ -316,8 +355,9 @@ class Trainer:
         groups: dict[float, list[nn.Parameter]] = {}
         for p in params:
             groups.setdefault(getattr(p, "lr_scale", 1.0), []).append(p)
-        self.optimizer = torch.optim.Adam(
-            [{"params": ps, "lr": stage.lr * s, "lr_scale": s} for s, ps in sorted(groups.items())]
+        self.optimizer = _optimizer_class(self.optimizer_name)(
+            [{"params": ps, "lr": stage.lr * s, "lr_scale": s} for s, ps in sorted(groups.items())],
+            **self.optimizer_options,
         )
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
@@ -470,13 +510,19 @@ class Trainer:
                 where = " and ".join(bad) if bad else "data (on another process)"
                 self._diverged(stage, f"the training batch holds NaN or inf in its {where}", "Check the training data.")
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._check_loss(self.loss_fn(net(inputs), targets))
-            loss.backward()
+            outputs = net(inputs)
+            loss = self._check_loss(self.loss_fn(outputs, targets))
+            ekf = isinstance(self.optimizer, EKF)
+            if not ekf:
+                loss.backward()
             loss_value = float(loss.detach())
             self._guard(loss_value, params, stage)
             if self.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-            self.optimizer.step()
+            if ekf:
+                self.optimizer.step(outputs, targets)
+            else:
+                self.optimizer.step()
             self.step += 1
             self.global_step += 1
             running += loss_value

@@ -53,3 +53,52 @@ def bench_run(main: Callable, json_name: str, out_dir="unrolled-bench", quick: b
     if quick:
         argv += ["--n-problems", "100"]
     return main(argv)
+
+
+def machine_info(device: str = "cpu") -> dict:
+    """Thread settings, load and versions a timing ran under (printed with every benchmark table)."""
+    import os
+    import platform
+
+    info = {
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "cpu_count": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+    }
+    info["summary"] = (f"device {info['device']}; torch threads {info['torch_threads']} (interop "
+                       f"{info['interop_threads']}), OMP_NUM_THREADS={info['OMP_NUM_THREADS']}, {info['cpu_count']} "
+                       f"CPUs, load avg {info['load_avg_1min']}")
+    return info
+
+
+def ratio_row(case: str, ours: str, reference: str, ours_s: float, reference_s: float, accuracy: str) -> dict:
+    """One row of ``unrolled benchmark all``: ``ratio = reference time / ours`` (> 1: ours faster)."""
+    return {"case": case, "ours": ours, "reference": reference, "ours_s": ours_s, "reference_s": reference_s,
+            "ratio": reference_s / ours_s, "accuracy": accuracy}
+
+
+def write_benchmark(out_dir, name: str, result: dict, table: str) -> dict:
+    """Print ``table`` and write ``out_dir/name.json`` and ``name.md``; returns ``result``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    print(table)
+    (out / f"{name}.md").write_text(table + "\n")
+    with open(out / f"{name}.json", "w") as fh:
+        json.dump(result, fh, indent=2)
+    print(f"written: {out / (name + '.json')}, {out / (name + '.md')}")
+    return result
+
+
+def ratio_table(rows: list[dict]) -> str:
+    """The ``unrolled benchmark all`` table."""
+    lines = ["| case | ours | reference | ours s | reference s | reference / ours | accuracy match |",
+             "|---|---|---|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['case']} | {r['ours']} | {r['reference']} | {r['ours_s']:.3f} | {r['reference_s']:.3f} | "
+                     f"{r['ratio']:.1f}x | {r['accuracy']} |")
+    return "\n".join(lines)

@@ -32,8 +32,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 import warnings
 
@@ -43,7 +41,8 @@ import torch
 from unrolled.sparse_coding.data import SparseCodingProblem
 from unrolled.sparse_coding.lasso import lasso
 from unrolled.sparse_coding.solvers import fista
-from unrolled.experiments.bench_cli import add_problem_arguments, bench_main, bench_run, lasso_objective, sync
+from unrolled.experiments.bench_cli import (add_problem_arguments, bench_main, bench_run, lasso_objective,
+                                            machine_info, ratio_row, sync)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -139,20 +138,19 @@ def measure(args: argparse.Namespace) -> dict:
         gap = (Fk - F_best) / F_best
         rows[k].update(mean_rel_gap=float(gap.mean()), max_rel_gap=float(gap.max()),
                        ratio_over_lasso=rows[k]["seconds"] / t_lasso)
+    case = f"Lasso {args.n_problems} problems {args.m}x{args.n}, lam {args.lam}"
+    ratios = [ratio_row(case, rows["lasso"]["label"], rows[k]["label"], t_lasso, rows[k]["seconds"],
+                        f"max (F-F*)/F* lasso {rows['lasso']['max_rel_gap']:.1e}, reference {rows[k]['max_rel_gap']:.1e}")
+              for k in ("sklearn", "skglm") if "seconds" in rows[k]]
+    if "fista" in rows:
+        ratios.append(ratio_row(case, rows["fista"]["label"], rows["sklearn"]["label"], rows["fista"]["seconds"],
+                                rows["sklearn"]["seconds"], f"max (F-F*)/F* fista {rows['fista']['max_rel_gap']:.1e}"))
     return {
         "config": {k: v for k, v in vars(args).items() if k != "out"},
         "problem": prob.config(),
         "solvers": rows,
-        "machine": {
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "interop_threads": torch.get_num_interop_threads(),
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-            "cpu_count": os.cpu_count(),
-            "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "platform": platform.platform(),
-            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-        },
+        "ratios": ratios,
+        "machine": machine_info(args.device),
     }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from unrolled.core.registry import DemoPart, Experiment, register_demo_part, register_experiment
+from unrolled.core.registry import (
+    Benchmark, DemoPart, Experiment, register_benchmark, register_demo_part, register_experiment,
+)
 
 
 def _irls_simulation(out_dir, **kwargs):
@@ -48,3 +50,12 @@ def _demo(out_dir, **kwargs):
 for _e in EXPERIMENTS.values():
     register_experiment(_e, "classification")
 register_demo_part(DemoPart("irls", "classification", 50, _demo))
+
+
+def _benchmark(**kwargs):
+    from unrolled.experiments.bench_irls_sklearn import run
+
+    return run(**kwargs)
+
+
+register_benchmark(Benchmark("irls-vs-sklearn", "batched IRLS-ADMM vs loops of LogisticRegression(l1) with liblinear and saga at C = 1/lam, matched objective", _benchmark), "classification")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from unrolled.core.registry import DemoPart, Experiment, register_demo_part, register_experiment
+from unrolled.core.registry import (
+    Benchmark, DemoPart, Experiment, register_benchmark, register_demo_part, register_experiment,
+)
 
 PAPER = "From Bayesian sparsity to gated recurrent nets (He, Xin, Wipf et al., NIPS 2017)"
 
@@ -88,3 +90,12 @@ def _demo(out_dir, **kwargs):
 for _e in EXPERIMENTS.values():
     register_experiment(_e, "sbl")
 register_demo_part(DemoPart("sbl", "sbl", 40, _demo))
+
+
+def _benchmark(**kwargs):
+    from unrolled.experiments.bench_sbl_ard import run
+
+    return run(**kwargs)
+
+
+register_benchmark(Benchmark("sbl-vs-ard", "batched SBL (MacKay and EM) vs a loop of scikit-learn ARDRegression on the same model (noise variance known), B = 40 and 1000", _benchmark), "sbl")

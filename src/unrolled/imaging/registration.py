@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from unrolled.core.registry import Family, register_family
 
-FAMILY = register_family(Family("imaging", "unrolled.imaging", "images through matrix-free operators: compressive MRI (ADMM-CSNet) and blind deblurring (DUBLID)"))
+FAMILY = register_family(Family("imaging", "unrolled.imaging", "images through matrix-free operators: compressive MRI (ADMM-CSNet) and blind deblurring (DUBLID)", ("admm_cs", "hqs_blind_deblur")))
+import unrolled.imaging.csmri_registration  # noqa: E402,F401
+import unrolled.imaging.deblur_registration  # noqa: E402,F401

@@ -102,3 +102,4 @@ for _name, _cls in NETWORKS.items():
     ))
 
 import unrolled.experiments.lista_registry  # noqa: E402,F401  (its experiments, benchmarks and demo part register)
+import unrolled.experiments.ekf_registry  # noqa: E402,F401
