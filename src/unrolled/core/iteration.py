@@ -22,8 +22,8 @@ entries (a dictionary ``A``, a graph basis ``V``...) are shared by the batch.
 :func:`~unrolled.core.solve.solve` relies on this to freeze converged problems
 and drop them from the working set.
 
-Parameters
-----------
+Declaring parameters
+--------------------
 An iteration declares its parameters once, as :class:`Param` entries of
 :attr:`Iteration.params`: a name, a constraint (``'none'``, ``'positive'`` or
 :func:`~unrolled.core.params.bounded`) and whether nets tie it across layers by

@@ -24,7 +24,7 @@ Methods
   1-hop max-pooling and zero-padded selection of the highest-degree nodes,
   torch only), trained with
   community labels and cross entropy on single signals each with its own
-  filter (the paper's "|T| filters assigned one to one"), noiseless.
+  filter (the paper's "``|T|`` filters assigned one to one"), noiseless.
 * **ADMM** run to convergence, same decision rule (scale-free, so ADMM's
   arbitrary output scale does not matter), and the **untrained SLoG-Net**
   (``K = 5`` ADMM iterations) for reference; **argmax |y|** applies the rule to

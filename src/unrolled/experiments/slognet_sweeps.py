@@ -1,4 +1,4 @@
-r"""Reproduction of the SLoG-Net paper's sweeps on the ER graph: |T|, noise level eta and P.
+r"""Reproduction of the SLoG-Net paper's sweeps on the ER graph: ``|T|``, noise level eta and P.
 
 ``unrolled reproduce slognet-fig3``
     Recovery vs the training budget (paper Fig. 3: RE/ACC vs the training set
@@ -29,7 +29,7 @@ Training checkpoints and ADMM evaluations are cached per point under
 ``OUT/<point>/`` so an interrupted run resumes.
 
 Budgets (full runs; each about 20 minutes or less on 2 busy CPU cores)
----------------------------------------------------------------------
+----------------------------------------------------------------------
 The paper repeats every point 10 times and trains 30 epochs of
 :math:`|T| = 200{,}000` signals (15,000 steps of ``P = 400``). We run one
 realisation per point, with ``n_test`` test problems, and the Table II

@@ -2,16 +2,16 @@ r"""Graphs of the graph-diffusion family and their spectral description.
 
 Graph ensembles (SLoG-Net paper, Sec. V-A/V-C)
 ----------------------------------------------
-=============  ===========================================================  ==========================
-name           ensemble                                                     defaults
-=============  ===========================================================  ==========================
-``"er"``       Erdős–Rényi :math:`G(N, p)`                                  ``n=20, p=0.3``
-``"sbm"``      stochastic block model, near-equal blocks                    ``n=20, 3 blocks, 0.8/0.2``
-``"ba"``       Barabási–Albert preferential attachment                      ``n=20, m=2``
-``"rg"``       random geometric graph in the unit square (Euclidean)        ``n=20, radius=0.2``
-``"karate"``   Zachary's karate club (shipped with networkx), unweighted    34 nodes, 78 edges
-``"dolphins"`` Lusseau's dolphin network (shipped in ``unrolled/data``)     62 nodes, 159 edges
-=============  ===========================================================  ==========================
+==============  ===========================================================  ===========================
+name            ensemble                                                     defaults
+==============  ===========================================================  ===========================
+``"er"``        Erdős–Rényi :math:`G(N, p)`                                  ``n=20, p=0.3``
+``"sbm"``       stochastic block model, near-equal blocks                    ``n=20, 3 blocks, 0.8/0.2``
+``"ba"``        Barabási–Albert preferential attachment                      ``n=20, m=2``
+``"rg"``        random geometric graph in the unit square (Euclidean)        ``n=20, radius=0.2``
+``"karate"``    Zachary's karate club (shipped with networkx), unweighted    34 nodes, 78 edges
+``"dolphins"``  Lusseau's dolphin network (shipped in ``unrolled/data``)     62 nodes, 159 edges
+==============  ===========================================================  ===========================
 
 The paper does not give the Barabási–Albert attachment parameter; we use
 ``m = 2`` (each new node attaches to two existing nodes, so the graph has

@@ -188,17 +188,17 @@ def _plus(acc: Tensor, a, t: Tensor) -> Tensor:
 class GraphADMMIteration(Iteration):
     """SLoG-Net's generalised ADMM step (see the module docstring); ADMM at :func:`algorithm_values`.
 
+    Data: ``Yt`` ``(B, N, P)`` and ``z`` ``(B, N)`` (batched), ``V`` ``(N, N)``
+    (:func:`deconvolution_data`). State: ``g`` ``(B, N)``, ``Zg``, ``x``,
+    ``lam`` ``(B, N, P)``, ``mu`` ``(B, d)`` and ``q`` :math:`= Z^\\top x`,
+    ``u`` :math:`= Z^\\top\\lambda` ``(B, N)``.
+
     Parameters
     ----------
     output : {'sources', 'filter'}, default 'sources'
         Read-out: the thresholded iterate :math:`x` or :math:`Z\\tilde g`.
     atol : float, default 0
         Absolute tolerance of the stopping test (:meth:`criterion`).
-
-    Data: ``Yt`` ``(B, N, P)`` and ``z`` ``(B, N)`` (batched), ``V`` ``(N, N)``
-    (:func:`deconvolution_data`). State: ``g`` ``(B, N)``, ``Zg``, ``x``,
-    ``lam`` ``(B, N, P)``, ``mu`` ``(B, d)`` and ``q`` :math:`= Z^\\top x`,
-    ``u`` :math:`= Z^\\top\\lambda` ``(B, N)``.
     """
 
     batched = ("Yt", "z")

@@ -5,16 +5,37 @@ Shapes and types
 Images are ``(..., H, W)`` tensors: any leading (batch) dimensions, real or complex. Every operator acts on
 the last two dimensions and broadcasts over the others.
 
-=====================  ==============================  ================================  =====================
-operator               ``forward(x)`` for x (..., H, W)  ``adjoint(y)``                    A^H A diagonal in FFT
-=====================  ==============================  ================================  =====================
-:class:`Identity`      ``(..., H, W)``                 ``(..., H, W)``                   yes (gain 1)
-:class:`Blur`          ``(..., H, W)`` circular conv   ``(..., H, W)`` (correlation)     yes (``|k^|^2``)
-:class:`FiniteDifference`  ``(..., 2, H, W)``: D_x, D_y  ``(..., 2, H, W) -> (..., H, W)``  yes
-:class:`Filters`       ``(..., C, H, W)``              ``(..., C, H, W) -> (..., H, W)``  yes
-:class:`SubsampledFourier`  ``(..., H, W)`` complex k-space, zero off the mask  ``(..., H, W)`` complex  yes (the mask)
-:class:`MatrixOperator`  ``(..., m)`` (x flattened)     ``(..., m) -> (..., *in_shape)``  no (dense solve)
-=====================  ==============================  ================================  =====================
+.. list-table::
+   :header-rows: 1
+
+   * - operator
+     - ``forward(x)`` for x ``(..., H, W)``
+     - ``adjoint(y)``
+     - A^H A diagonal in FFT
+   * - :class:`Identity`
+     - ``(..., H, W)``
+     - ``(..., H, W)``
+     - yes (gain 1)
+   * - :class:`Blur`
+     - ``(..., H, W)`` circular conv
+     - ``(..., H, W)`` (correlation)
+     - yes (``|k^|^2``)
+   * - :class:`FiniteDifference`
+     - ``(..., 2, H, W)``: D_x, D_y
+     - ``(..., 2, H, W) -> (..., H, W)``
+     - yes
+   * - :class:`Filters`
+     - ``(..., C, H, W)``
+     - ``(..., C, H, W) -> (..., H, W)``
+     - yes
+   * - :class:`SubsampledFourier`
+     - ``(..., H, W)`` complex k-space, zero off the mask
+     - ``(..., H, W)`` complex
+     - yes (the mask)
+   * - :class:`MatrixOperator`
+     - ``(..., m)`` (x flattened)
+     - ``(..., m) -> (..., *in_shape)``
+     - no (dense solve)
 
 * Convolutions are **circular** with the kernel's centre at index ``(h // 2, w // 2)`` (``'same'`` size), so
   ``Blur(k).forward(x)[i, j] = sum_{a, b} k[a, b] x[i - a + h//2, j - b + w//2]`` (indices mod ``H, W``).

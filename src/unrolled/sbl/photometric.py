@@ -153,7 +153,7 @@ def angular_error(est: Tensor, true: Tensor) -> Tensor:
 
 def residual_decode(y: Tensor, Phi: Tensor, scores: Tensor, tol: float | Tensor) -> Tensor:
     """Sparse codes ``(B, m)`` from atom scores: the least-squares fit on the top-``k`` atoms for the smallest ``k``
-    in ``0 .. n-1`` whose residual ``||y - Phi x||`` is at most ``tol`` (else ``k = n - 1``).
+    in ``0, ..., n-1`` whose residual ``||y - Phi x||`` is at most ``tol`` (else ``k = n - 1``).
 
     The nets rank the atoms but do not say how many are active; this is the stopping rule of greedy pursuits
     (stop once the residual is at the noise level), applied to the net's ranking. All ``k`` are scored at once:

@@ -19,7 +19,7 @@ from unrolled.core.metrics import nmse
 
 
 def matching_permutations(A_est: Tensor, A_true: Tensor) -> Tensor:
-    """``(B, n)`` permutations ``p`` with ``A_est[:, p[j]]`` matched to ``A_true[:, j]`` (max total |cosine|)."""
+    """``(B, n)`` permutations ``p`` with ``A_est[:, p[j]]`` matched to ``A_true[:, j]`` (max total ``|cosine|``)."""
     if A_est.shape != A_true.shape or A_est.dim() != 3:
         raise ValueError(f"A_est and A_true must both be (B, m, n), got {tuple(A_est.shape)} and {tuple(A_true.shape)}")
     eps = torch.finfo(A_est.dtype).tiny

@@ -6,15 +6,15 @@ ISTA step
 
 .. math:: x^{k+1} = \\eta_{\\lambda/L}\\big(x^k - \\tfrac1L A^\\top (A x^k - y)\\big).
 
-================  ==========================================================  ===================
-network           layer ``k``                                                 learned
-================  ==========================================================  ===================
-:class:`LISTA`      ``eta(W1_k y + W2_k x, theta_k)``                            W1, W2, theta
-:class:`LISTACP`    ``eta(x + W_k^T (y - A x), theta_k)``                         W, theta
-:class:`LISTACPSS`  LISTA-CP with support selection ``eta_ss^{p_k}``              W, theta
-:class:`ALISTA`     ``eta_ss(x - gamma_k W^T (A x - y), theta_k)``, W analytic    gamma, theta
-:class:`ISTALLT`    ``eta(x - gamma_k A^T (A x - y), theta_k)``                   gamma, theta
-================  ==========================================================  ===================
+==================  ==========================================================  ===================
+network             layer ``k``                                                 learned
+==================  ==========================================================  ===================
+:class:`LISTA`      ``eta(W1_k y + W2_k x, theta_k)``                           W1, W2, theta
+:class:`LISTACP`    ``eta(x + W_k^T (y - A x), theta_k)``                       W, theta
+:class:`LISTACPSS`  LISTA-CP with support selection ``eta_ss^{p_k}``            W, theta
+:class:`ALISTA`     ``eta_ss(x - gamma_k W^T (A x - y), theta_k)``, W analytic  gamma, theta
+:class:`ISTALLT`    ``eta(x - gamma_k A^T (A x - y), theta_k)``                 gamma, theta
+==================  ==========================================================  ===================
 
 Thresholds and step sizes are positive by reparametrisation. Every network has
 ``from_algorithm(A, lam, n_layers, tied=False, ...)``; untrained, it reproduces
