@@ -156,7 +156,7 @@ class DeepIRLSADMMClassifier(_LinearBinaryMixin, BaseEstimator):
     coef_, intercept_, classes_ : as :class:`IRLSADMMClassifier`
     net_ : DeepIRLSADMMNet
         The trained network.
-    train_result_ : TrainResult
+    train_result_ : unrolled.core.train.TrainResult
     """
 
     def __init__(self, k_max: int = 3, i_max: int = 4, F_init: float = F_INIT, rho_init: float = RHO_INIT,
