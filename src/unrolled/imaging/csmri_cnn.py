@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from unrolled.core.io import register_model
 from unrolled.core.unrolled_net import check_n_layers, dtype_from_name, dtype_name
 from unrolled.imaging.admm import check_kspace
+from unrolled.imaging.conv_stack import conv_relu_stack
 from unrolled.imaging.csmri import zero_filled
 
 __all__ = ["CSMRICNN"]
@@ -41,13 +42,7 @@ class CSMRICNN(nn.Module):
         if self.depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
         real = dtype_from_name(dtype)
-        chans = [2] + [width] * (depth - 1) + [2]
-        layers: list[nn.Module] = []
-        for i in range(depth):
-            layers.append(nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, padding_mode="circular", dtype=real))
-            if i < depth - 1:
-                layers.append(nn.ReLU())
-        self.body = nn.Sequential(*layers)
+        self.body = conv_relu_stack(2, width, depth, real)
         with torch.no_grad():  # start at the zero-filled image
             self.body[-1].weight.mul_(0.1)
             self.body[-1].bias.zero_()

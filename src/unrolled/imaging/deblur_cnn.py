@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from unrolled.core.io import register_model
 from unrolled.core.unrolled_net import dtype_from_name, dtype_name
 from unrolled.core.validation import check_int, from_numpy
+from unrolled.imaging.conv_stack import conv_relu_stack
 from unrolled.imaging.hqs import check_blurred
 
 __all__ = ["DeblurCNN"]
@@ -38,13 +39,7 @@ class DeblurCNN(nn.Module):
         self.depth = check_int("depth", depth, minimum=2)
         self.width = check_int("width", width, minimum=1)
         dt = dtype_from_name(dtype)
-        chans = [1] + [width] * (depth - 1) + [1]
-        layers: list[nn.Module] = []
-        for i in range(depth):
-            layers.append(nn.Conv2d(chans[i], chans[i + 1], 3, padding=1, padding_mode="circular", dtype=dt))
-            if i < depth - 1:
-                layers.append(nn.ReLU())
-        self.body = nn.Sequential(*layers)
+        self.body = conv_relu_stack(1, width, depth, dt)
         with torch.no_grad():  # start at the identity map (zero correction)
             self.body[-1].weight.zero_()
             self.body[-1].bias.zero_()
