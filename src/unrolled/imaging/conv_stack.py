@@ -7,8 +7,9 @@ from torch import nn
 
 
 def conv_relu_stack(channels: int, width: int, depth: int, dtype: torch.dtype) -> nn.Sequential:
-    """``depth`` 3x3 circular convolutions ``channels -> width -> ... -> width -> channels`` with ReLUs between.
+    """A stack of ``depth`` 3x3 circular convolutions with ReLUs between them.
 
+    Channels go from ``channels`` to ``width``, stay at ``width``, and return to ``channels`` in the last layer.
     Circular padding matches the periodic boundary of the family's FFT-based operators.
     """
     chans = [channels] + [width] * (depth - 1) + [channels]
