@@ -286,6 +286,15 @@ def run_deblur_demo(out_dir, seed: int = 0, device: str = "cpu", progress: bool 
                "HQS iterations": int(r.n_iter[0]),
                "DUBLID-10 (untrained) PSNR (dB)": float(shift_corrected_psnr(xd.cpu(), x, 4)[0]),
                "DUBLID-10 (untrained) kernel error": float(kernel_error(kd.cpu(), k)[0]), "DUBLID time (s)": t_net}
+    print("\nunrolled demo: blind deblurring of a held-out 48 x 48 patch (9 x 9 motion kernel, noise 0.01): HQS-TV vs "
+          "DUBLID untrained (10 HQS layers on the continuation schedule)")
+    print(markdown_table(["method", "PSNR (dB, shift-corrected)", "kernel error", "time (s)"], [
+        ["blurred input", f"{numbers['blurred PSNR (dB)']:.2f}", "—", "—"],
+        [f"HQS-TV ({numbers['HQS iterations']} iterations)", f"{numbers['HQS PSNR (dB)']:.2f}",
+         f"{numbers['HQS kernel error']:.2f}", f"{t_hqs:.3f}"],
+        ["DUBLID, 10 layers (untrained)", f"{numbers['DUBLID-10 (untrained) PSNR (dB)']:.2f}",
+         f"{numbers['DUBLID-10 (untrained) kernel error']:.2f}", f"{t_net:.3f}"]]))
+    print("(10 layers of the same iterations as HQS: what training adds is in `unrolled reproduce imaging-deblur`)")
     _figure(out / "deblur.png", {"ground truth": [(x[0], k[0], "")], "blurred": [(y[0], None, "")],
                                  "HQS": [(r.image[0], r.kernel[0], f"{numbers['HQS PSNR (dB)']:.1f} dB")],
                                  "DUBLID-10": [(xd[0].cpu(), kd[0].cpu(),
