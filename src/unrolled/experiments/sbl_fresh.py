@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from unrolled.experiments.report import markdown_table, write_json
+from unrolled.experiments.sbl_common import scores
 from unrolled.sbl.data import CorrelatedSparseProblem
 from unrolled.sbl.metrics import loose_accuracy, strict_accuracy
 from unrolled.sbl.solvers import sbl
@@ -50,12 +51,6 @@ DEPARTURES = {
                             "weighting in training; the paper's net has no E-step feedback",
     "sbl-gf-lstm": "the paper's size (2 x 128 units, gated feedback), trained from scratch on online data",
 }
-
-
-def _score_net(net, y: torch.Tensor) -> torch.Tensor:
-    dtype = next(net.parameters()).dtype
-    with torch.no_grad():
-        return net(y.to(dtype)).to(torch.float64)
 
 
 def reproduce_fig3ab_fresh(out_dir, quick: bool = False, seed: int = 0, device: str = "cpu", progress: bool = True,
@@ -94,7 +89,7 @@ def reproduce_fig3ab_fresh(out_dir, quick: bool = False, seed: int = 0, device: 
         for m in methods:
             t0 = time.perf_counter()
             if m in nets:
-                s = _score_net(nets[m], y)
+                s, _ = scores("gf-lstm", y, Phi, d, net=nets[m])
             else:
                 res = sbl(y, Phi, cfg.sbl_lam, update=m.removeprefix("sbl-"), max_iter=cfg.sbl_max_iter,
                           tol=cfg.sbl_tol)
