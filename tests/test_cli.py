@@ -35,6 +35,16 @@ def test_console_script_list():
         assert word in out.stdout
 
 
+def test_a_closed_output_pipe_ends_quietly():
+    # `unrolled list | head -1`: the reader goes away before the output is written
+    proc = subprocess.Popen([sys.executable, "-m", "unrolled.cli", "list"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
 def test_train_then_evaluate(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--model", "alista", "--m", "30", "--n", "60", "--layers", "3", "--steps", "10",

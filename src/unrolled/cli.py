@@ -11,6 +11,7 @@ import argparse
 import functools
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -378,6 +379,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        rc = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows up here when the output was buffered
+        return rc
+    except BrokenPipeError:
+        # the reader of our output went away (``unrolled ... | head``): end quietly, as POSIX tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     threads = getattr(args, "threads", None)
     if threads is not None:
