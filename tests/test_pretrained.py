@@ -19,7 +19,7 @@ from unrolled.pretrained import (card, evaluate, list_pretrained, load_pretraine
 
 N_TEST = 1000
 #: fewer test problems where one is large (P = 400 graph signals, 65 x 500 mixtures): seconds per model
-N_TEST_OF = {"slognet-er20": 100, "lpalm-xray": 150, "deep-irls-admm-sim": 60, "admm-csnet-mri20": 16,
+N_TEST_OF = {"slognet-er20": 100, "lpalm-xray": 150, "deep-irls-admm-sim": 60, "admm-csnet-mri20": 32,
              "dublid-deblur": 6, "corona-ultrasound": 16, "deepnmf-speech": 8, "crf-rnn-shapes": 64}
 #: one model per family at least
 FAMILY_MODELS = {"sbl-gf-lstm-large-mf", "sbl-gf-lstm", "sbl-doa-gf-lstm", "slognet-er20", "lpalm-xray",
