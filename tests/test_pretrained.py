@@ -166,3 +166,13 @@ def test_csmri_card_refuses_a_mask_it_was_not_trained_on():
     bad = {**ev, "problem": {**ev["problem"], "mask_seed": ev["problem"]["mask_seed"] + 1}}
     with pytest.raises(ValueError, match="mask"):
         _KINDS["csmri"](net, bad, 2, ev["seed"], False)
+
+
+def test_training_module_names_its_models_and_refuses_others(tmp_path):
+    from unrolled.pretrained.training import TRAINERS, train_pretrained
+
+    assert set(TRAINERS) <= set(list_pretrained())
+    for name in TRAINERS:
+        assert "unrolled.pretrained.training " + name in card(name)["command"]
+    with pytest.raises(ValueError, match="name must be one of"):
+        train_pretrained("no-such-net", tmp_path)
