@@ -1,5 +1,5 @@
 """Evaluation kinds of the imaging family's pretrained models: compressive MRI (ADMM-CSNet) and blind deblurring
-(DUBLID). Each returns ``(metrics, baseline)`` on freshly simulated problems (see :func:`unrolled.pretrained.evaluate`)."""
+(DUBLID). Each returns ``(metrics, baseline)`` on freshly simulated problems (:func:`unrolled.pretrained.evaluate`)."""
 
 from __future__ import annotations
 
