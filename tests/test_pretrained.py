@@ -3,7 +3,8 @@
 Each model is re-scored on freshly simulated problems (the card's generator seeds, which no training or results run
 used; 1000 per setting for the SBL nets, fewer for the slower-to-simulate ones, see ``N_TEST``) and must match its
 card's metric within ``unrolled.pretrained.tolerance``: four standard errors of the difference between the card's
-estimate and this smaller one, plus a small floor.
+estimate and this smaller one, plus a small floor. Cards with an ``exact_check`` (the imaging, lowrank, nmf and
+segmentation models) also record the metrics on the test's own problems, which must come out the same (1e-3).
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ from unrolled.pretrained import (card, evaluate, list_pretrained, load_pretraine
 
 N_TEST = 1000
 #: fewer test problems where one is large (P = 400 graph signals, 65 x 500 mixtures): seconds per model
-N_TEST_OF = {"slognet-er20": 100, "lpalm-xray": 150, "deep-irls-admm-sim": 60}
+N_TEST_OF = {"slognet-er20": 100, "lpalm-xray": 150, "deep-irls-admm-sim": 60, "admm-csnet-mri20": 32,
+             "dublid-deblur": 16, "corona-ultrasound": 16, "deepnmf-speech": 8, "crf-rnn-shapes": 64}
 #: one model per family at least
 FAMILY_MODELS = {"sbl-gf-lstm-large-mf", "sbl-gf-lstm", "sbl-doa-gf-lstm", "slognet-er20", "lpalm-xray",
-                 "deep-irls-admm-sim"}
+                 "deep-irls-admm-sim", "admm-csnet-mri20", "dublid-deblur", "corona-ultrasound", "deepnmf-speech",
+                 "crf-rnn-shapes"}
+#: the kinds whose tolerance comes from the card's per-problem (or bootstrap) standard deviations
+STD_KINDS = ("slognet-er20", "lpalm-xray", "deep-irls-admm-sim", "admm-csnet-mri20", "dublid-deblur",
+             "corona-ultrasound", "deepnmf-speech", "crf-rnn-shapes")
 
 
 def test_list_pretrained_names_every_family_model_shipped():
@@ -61,13 +67,19 @@ def test_pretrained_model_reproduces_its_card(name, no_network):
     dtypes = {p.dtype for p in net.parameters()}
     if saved["config"].get("dtype") == "float32":
         assert dtypes == {torch.float32}
-    result = evaluate(name, n_test=N_TEST_OF.get(name, N_TEST))
+    n_test = N_TEST_OF.get(name, N_TEST)
+    result = evaluate(name, n_test=n_test)
     for key, tol in result["tolerance"].items():
         assert result["metrics"][key] == pytest.approx(result["card"][key], abs=tol), (key, result["metrics"][key])
+    check = card(name)["evaluation"].get("exact_check")
+    if check is not None:  # the same problems as when the card was written: the same numbers
+        assert check["n_test"] == n_test
+        for key, value in check["metrics"].items():
+            assert result["metrics"][key] == pytest.approx(value, abs=check["abs_tol"], rel=check["rel_tol"]), key
 
 
 def test_tolerance_of_the_new_kinds_is_from_the_cards_std():
-    for name in ("slognet-er20", "lpalm-xray", "deep-irls-admm-sim"):
+    for name in STD_KINDS:
         ev = card(name)["evaluation"]
         tol = tolerance(ev, N_TEST_OF[name])
         assert set(tol) == {k for k in ev["metrics"] if not k.endswith("_std")}
@@ -103,3 +115,64 @@ def test_a_damaged_net_fails_its_card():
         metrics, _ = _KINDS[ev["kind"]](net, ev, N_TEST_OF[name], ev["seed"], False)
     key = "median_nmse_s_db"
     assert abs(metrics[key] - ev["metrics"][key]) > tolerance(ev, N_TEST_OF[name])[key]
+
+
+@pytest.mark.parametrize("name, key", [("corona-ultrasound", "nmse_s_db"), ("crf-rnn-shapes", "mean_iou")])
+def test_a_damaged_net_of_a_newer_family_fails_its_card(name, key):
+    """The same for a pooled metric (bootstrap tolerance): every weight perturbed by 30 % leaves the tolerance."""
+    from unrolled.pretrained import _KINDS
+
+    ev = card(name)["evaluation"]
+    net = load_pretrained(name)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(1.0 + 0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(2), dtype=p.dtype))
+        metrics, _ = _KINDS[ev["kind"]](net, {**ev, "model_dir": str(model_dir(name))}, N_TEST_OF[name], ev["seed"],
+                                        False)
+    assert abs(metrics[key] - ev["metrics"][key]) > tolerance(ev, N_TEST_OF[name])[key]
+
+
+def test_pooled_std_is_the_bootstrap_standard_error_times_sqrt_n():
+    """A pooled mean of per-problem values: its bootstrap std x sqrt(n) is close to the plain per-problem std."""
+    from unrolled.pretrained._common import pooled
+
+    v = torch.randn(400, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 2.0 + 1.0
+    out = {}
+    pooled(out, "m", lambda i: v[i].mean(), 400, n_boot=400, seed=0)
+    assert out["m"] == pytest.approx(float(v.mean()))
+    assert out["m_std"] == pytest.approx(float(v.std()), rel=0.15)
+
+
+def test_crf_rnn_wrapper_round_trips_and_checks_its_arguments(tmp_path):
+    from unrolled.core.io import load_model, save_model
+    from unrolled.pretrained.nets import FCNCRFRNN
+
+    net = load_pretrained("crf-rnn-shapes")
+    assert isinstance(net, FCNCRFRNN)
+    save_model(net, tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(net(x), again(x))
+    with pytest.raises(ValueError, match="unary and crf"):
+        FCNCRFRNN([], {})
+
+
+def test_csmri_card_refuses_a_mask_it_was_not_trained_on():
+    from unrolled.pretrained import _KINDS
+
+    ev = card("admm-csnet-mri20")["evaluation"]
+    net = load_pretrained("admm-csnet-mri20")
+    bad = {**ev, "problem": {**ev["problem"], "mask_seed": ev["problem"]["mask_seed"] + 1}}
+    with pytest.raises(ValueError, match="mask"):
+        _KINDS["csmri"](net, bad, 2, ev["seed"], False)
+
+
+def test_training_module_names_its_models_and_refuses_others(tmp_path):
+    from unrolled.pretrained.training import TRAINERS, train_pretrained
+
+    assert set(TRAINERS) <= set(list_pretrained())
+    for name in TRAINERS:
+        assert "unrolled.pretrained.training " + name in card(name)["command"]
+    with pytest.raises(ValueError, match="name must be one of"):
+        train_pretrained("no-such-net", tmp_path)

@@ -7,8 +7,13 @@ beside them. :func:`evaluate` re-measures those metrics (``unrolled evaluate pre
 line; ``tests/test_pretrained.py`` checks each against its card within the card's stated tolerance).
 
 Shipped: the SBL family's GF-LSTMs (``sbl-gf-lstm-large-mf``, ``sbl-gf-lstm``, ``sbl-doa-gf-lstm``), SLoG-Net on one
-ER graph (``slognet-er20``), LPALM on the X-ray mixtures (``lpalm-xray``) and the deep IRLS-ADMM net of the
-simulation (``deep-irls-admm-sim``); one evaluation function per card ``kind`` (:data:`_KINDS`).
+ER graph (``slognet-er20``), LPALM on the X-ray mixtures (``lpalm-xray``), the deep IRLS-ADMM net of the
+simulation (``deep-irls-admm-sim``), ADMM-CSNet for compressive MRI at 20 % radial sampling
+(``admm-csnet-mri20``), DUBLID for blind deblurring (``dublid-deblur``), CORONA for ultrasound clutter suppression
+(``corona-ultrasound``), deep NMF for speech enhancement (``deepnmf-speech``) and FCN + CRF-RNN for segmentation
+(``crf-rnn-shapes``); one evaluation function per card ``kind`` (:data:`_KINDS`; the imaging, lowrank, nmf and
+segmentation kinds live in ``_imaging``, ``_lowrank``, ``_nmf``, ``_segmentation``). How the models of those four
+families were trained: :mod:`unrolled.pretrained.training`.
 
 Examples
 --------
@@ -26,6 +31,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from unrolled.pretrained._common import per_problem
 
 __all__ = ["list_pretrained", "load_pretrained", "model_card", "card", "model_dir", "evaluate", "tolerance",
            "support_f1", "PREFIX"]
@@ -59,6 +66,7 @@ def load_pretrained(name: str, *, device: str | torch.device = "cpu") -> nn.Modu
     device : str or torch.device, default 'cpu'
     """
     from unrolled.core.io import load_model
+    from unrolled.pretrained import nets  # noqa: F401  (registers the wrappers some cards' models are saved as)
 
     return load_model(model_dir(name), device=device).eval()
 
@@ -155,11 +163,7 @@ def _sparse_coding(net, ev, n_test, seed, baseline):
     return out, base
 
 
-def _per_problem(out: dict, key: str, values: torch.Tensor) -> None:
-    """Mean of per-problem ``values`` as ``key`` and their standard deviation as ``key_std``."""
-    v = values.to(torch.float64)
-    out[key] = float(v.mean())
-    out[f"{key}_std"] = float(v.std()) if v.numel() > 1 else 0.0
+_per_problem = per_problem  # the kinds below predate the split into modules
 
 
 def _median_db(out: dict, key: str, values: torch.Tensor) -> None:
@@ -278,8 +282,12 @@ def _classification(net, ev, n_test, seed, baseline):
     return out, base
 
 
+from unrolled.pretrained import _imaging, _lowrank, _nmf, _segmentation  # noqa: E402  (the newer families' kinds)
+
 _KINDS = {"sbl-support": _sbl_support, "sbl-doa": _sbl_doa, "sparse-coding": _sparse_coding,
-          "graph-source-localization": _graph, "separation": _separation, "classification": _classification}
+          "graph-source-localization": _graph, "separation": _separation, "classification": _classification,
+          "csmri": _imaging.csmri, "blind-deblur": _imaging.deblur, "ultrasound-clutter": _lowrank.ultrasound,
+          "speech-enhancement": _nmf.speech, "segmentation": _segmentation.shapes}
 
 
 def evaluate(name: str, *, n_test: int | None = None, seed: int | None = None, baseline: bool = False,
@@ -309,7 +317,8 @@ def evaluate(name: str, *, n_test: int | None = None, seed: int | None = None, b
     seed = int(ev["seed"] if seed is None else seed)
     net = load_pretrained(name, device=device)
     with torch.no_grad():
-        metrics, base = _KINDS[ev["kind"]](net, ev, n_test, seed, baseline)
+        # the kinds whose baseline needs the solver's own weights read them from beside the model
+        metrics, base = _KINDS[ev["kind"]](net, {**ev, "model_dir": str(model_dir(name))}, n_test, seed, baseline)
     return {"metrics": metrics, "baseline": base, "card": ev["metrics"], "tolerance": tolerance(ev, n_test)}
 
 
