@@ -150,12 +150,13 @@ def cmd_train(args) -> int:
 
 def _evaluate_pretrained(args, device) -> int:
     """``unrolled evaluate pretrained:NAME``: the card's metrics re-measured on fresh problems, beside the card."""
-    from unrolled.pretrained import evaluate, model_card, model_dir
+    from unrolled.pretrained import card, evaluate, model_card, model_dir
 
     name = args.model_dir
     print(model_card(name))
     result = evaluate(name, n_test=args.n_test, device=device)
-    print(f"\nre-measured on {args.n_test} fresh problems per setting (tolerance of the test in brackets):")
+    n_test = args.n_test or card(name)["evaluation"]["n_test"]
+    print(f"\nre-measured on {n_test} fresh problems per setting (tolerance of the test in brackets):")
     for key, tol in result["tolerance"].items():
         print(f"  {key}: {result['metrics'][key]:.4f} (card {result['card'][key]}, +- {tol:.4f})")
     out = Path(args.out)
@@ -178,6 +179,8 @@ def cmd_evaluate(args) -> int:
         meta = payload.get("metadata") or {}
         if not (meta.get("net") or net_for_class(payload.get("class", ""))) or not meta.get("problem"):
             return rc
+    if args.n_test is None:
+        args.n_test = 1000
     payload = read_config(args.model_dir)
     meta = payload.get("metadata") or {}
     spec = NETS.get(meta["net"]) if meta.get("net") else net_for_class(payload.get("class", ""))
@@ -342,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, "unrolled-eval")
     p.add_argument("model_dir", help="folder with model.safetensors and config.json, or pretrained:NAME "
                                       "(one of unrolled.pretrained.list_pretrained())")
-    p.add_argument("--n-test", type=int, default=1000, help="fresh test problems")
+    p.add_argument("--n-test", type=int, default=None,
+                   help="fresh test problems (default: the card's count for pretrained:NAME, else 1000)")
     p.add_argument("--snr", type=float, default=None, help="override the SNR of the saved data model")
     p.add_argument("--problem", action="append", metavar="KEY=VALUE", help="override a data-model option")
     p.set_defaults(func=cmd_evaluate)
