@@ -21,14 +21,15 @@ from unrolled.pretrained import (card, evaluate, list_pretrained, load_pretraine
 N_TEST = 1000
 #: fewer test problems where one is large (P = 400 graph signals, 65 x 500 mixtures): seconds per model
 N_TEST_OF = {"slognet-er20": 100, "lpalm-xray": 150, "deep-irls-admm-sim": 60, "admm-csnet-mri20": 32,
-             "dublid-deblur": 16, "corona-ultrasound": 16, "deepnmf-speech": 8, "crf-rnn-shapes": 64}
+             "dublid-deblur": 16, "corona-ultrasound": 16, "deepnmf-speech": 8, "crf-rnn-shapes": 64,
+             "lista-cpss-16": 1000, "alista-16": 1000}
 #: one model per family at least
 FAMILY_MODELS = {"sbl-gf-lstm-large-mf", "sbl-gf-lstm", "sbl-doa-gf-lstm", "slognet-er20", "lpalm-xray",
                  "deep-irls-admm-sim", "admm-csnet-mri20", "dublid-deblur", "corona-ultrasound", "deepnmf-speech",
-                 "crf-rnn-shapes"}
+                 "crf-rnn-shapes", "lista-cpss-16", "alista-16"}
 #: the kinds whose tolerance comes from the card's per-problem (or bootstrap) standard deviations
 STD_KINDS = ("slognet-er20", "lpalm-xray", "deep-irls-admm-sim", "admm-csnet-mri20", "dublid-deblur",
-             "corona-ultrasound", "deepnmf-speech", "crf-rnn-shapes")
+             "corona-ultrasound", "deepnmf-speech", "crf-rnn-shapes", "lista-cpss-16", "alista-16")
 
 
 def test_list_pretrained_names_every_family_model_shipped():
@@ -176,3 +177,31 @@ def test_training_module_names_its_models_and_refuses_others(tmp_path):
         assert "unrolled.pretrained.training " + name in card(name)["command"]
     with pytest.raises(ValueError, match="name must be one of"):
         train_pretrained("no-such-net", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["lista-cpss-16", "alista-16"])
+def test_lista_models_hold_the_dictionary_of_their_card(name):
+    """The card's problem rebuilds the dictionary the net was trained on (drawn in float32 from seed 0); the
+    same seed drawn in float64 is a different matrix, on which the net would be meaningless."""
+    from unrolled.sparse_coding import SparseCodingProblem
+
+    cfg = dict(card(name)["evaluation"]["problem"], dtype=torch.float32)
+    net = load_pretrained(name)
+    assert torch.equal(net.A, SparseCodingProblem(**cfg).A)
+    assert not torch.allclose(net.A.double(), SparseCodingProblem(**{**cfg, "dtype": torch.float64}).A, atol=1e-3)
+
+
+def test_a_damaged_lista_fails_its_card():
+    """Thresholds of the LISTA-CPSS halved: the NMSE leaves the card's tolerance."""
+    from unrolled.pretrained import _KINDS
+
+    name = "lista-cpss-16"
+    ev = card(name)["evaluation"]
+    net = load_pretrained(name)
+    with torch.no_grad():
+        for n, p in net.named_parameters():
+            if "theta" in n:
+                p.sub_(0.7)  # raw (log-scale) thresholds: x0.5
+        metrics, _ = _KINDS[ev["kind"]](net, ev, 1000, ev["seed"], False)
+    key = "nmse_db_layer16"
+    assert abs(metrics[key] - ev["metrics"][key]) > tolerance(ev, 1000)[key]
