@@ -1,8 +1,8 @@
 """Sphinx configuration of the unrolled documentation site.
 
-Build (from the repository root; fails on any warning)::
+Build (from the repository root; fails on any warning; runs every gallery example)::
 
-    python -m sphinx -W --keep-going -b html docs docs/_build/html
+    OMP_NUM_THREADS=1 python -m sphinx -W --keep-going -b html docs docs/_build/html
 """
 
 from __future__ import annotations

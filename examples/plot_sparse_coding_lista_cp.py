@@ -9,7 +9,7 @@ Gaussian dictionary :math:`A` ``(m, n)``. ISTA solves the Lasso
 it as :math:`x^{k+1} = \eta_{\theta_k}\big(x^k + W_k^\top(y - Ax^k)\big)` with a learned matrix :math:`W_k` and
 threshold :math:`\theta_k` per layer (:class:`unrolled.sparse_coding.LISTACP`).
 
-Small sizes (``m = 50``, ``n = 100``, 8 layers) and a short end-to-end training (1500 steps), so that the
+Small sizes (``m = 50``, ``n = 100``, 8 layers) and a short end-to-end training (1000 steps), so that the
 example runs in seconds; ``unrolled reproduce lista`` runs the paper's setting (``m = 250``, ``n = 500``, 16
 layers).
 """
@@ -48,8 +48,8 @@ print(f"untrained LISTA-CP vs {K} ISTA iterations: max |difference| = "
 # steps than this example can afford.
 t0 = time.perf_counter()
 Trainer(net, lambda pred, x: ((pred - x) ** 2).sum(-1).mean(), problem.sample, (y_val, x_val),
-        lr=3e-3, max_steps=1500, schedule="cosine", batch_size=64, val_every=50, progress=False).fit()
-print(f"trained 1500 steps in {time.perf_counter() - t0:.1f} s")
+        lr=3e-3, max_steps=1000, schedule="cosine", batch_size=64, val_every=50, progress=False).fit()
+print(f"trained 1000 steps in {time.perf_counter() - t0:.1f} s")
 
 # %%
 # NMSE after each layer / iteration on 1000 test problems
