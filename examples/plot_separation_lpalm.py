@@ -59,7 +59,7 @@ info = train_lpalm(net, fit, val, lr=2e-3, max_steps=300, batch_size=4, val_ever
 train_seconds = time.perf_counter() - t0
 lpalm_err = evaluate(net, test)
 
-print(f"median over {len(test)} test mixtures (after the permutation / scale correction of eq. (10)):")
+print(f"median NMSE (eq. (10)) over {len(test)} test mixtures, after the permutation / scale correction:")
 print(f"  {'method':<36} {'NMSE(S)':>9} {'NMSE(A)':>9} {'its / layers':>13}")
 print(f"  {'PALM (to convergence or 3000 its)':<36} {palm_err['S'].median():>9.2e} {palm_err['A'].median():>9.2e} "
       f"{palm_result.n_iter.double().median():>13.0f}")
