@@ -1,8 +1,8 @@
 """Sphinx configuration of the unrolled documentation site.
 
-Build (from the repository root; fails on any warning)::
+Build (from the repository root; fails on any warning; runs every gallery example)::
 
-    python -m sphinx -W --keep-going -b html docs docs/_build/html
+    OMP_NUM_THREADS=1 python -m sphinx -W --keep-going -b html docs docs/_build/html
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # the source tree, whether or not the package is installed
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))  # local extensions (cli_help)
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the gallery's timings are stated for one thread
 os.environ.setdefault("MPLBACKEND", "agg")
 
@@ -36,13 +37,14 @@ extensions = [
     "sphinx.ext.viewcode",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
+    "cli_help",  # docs/_ext/cli_help.py: writes cli_generated.rst from unrolled.cli.build_parser()
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
 # docs/results/ holds the reproductions' reports (Markdown, JSON, weights): linked to, never parsed.
-exclude_patterns = ["_build", "results", "README.md", "Thumbs.db", ".DS_Store",
+exclude_patterns = ["_build", "results", "README.md", "_ext", "cli_generated.rst", "Thumbs.db", ".DS_Store",
                     "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip",
                     "auto_examples/*.md5", "auto_examples/*.json"]
 

@@ -10,8 +10,8 @@ Labels :math:`y_i \in \{-1, +1\}` of samples :math:`x_i` with 50 correlated feat
 is solved by IRLS-ADMM (:func:`unrolled.classification.irls_admm`): each outer (Newton / IRLS) step builds a
 weighted least-squares problem from the current :math:`\beta`, and inner ADMM iterations solve its
 :math:`\ell_1`-penalised version. The deep IRLS-ADMM net (:class:`unrolled.classification.DeepIRLSADMMNet`)
-unrolls ``k_max`` outer x ``i_max`` inner steps and learns the weights :math:`w` and the ADMM penalty
-:math:`\rho` per layer; ``from_algorithm`` holds the solver's values (untrained = 3 x 4 iterations of
+unrolls ``k_max`` outer x ``i_max`` inner steps and learns the :math:`\ell_1` weights :math:`F_{k,i}` and the
+ADMM penalty :math:`\rho_{k,i}` of every inner layer; ``from_algorithm`` holds the solver's values (untrained = 3 x 4 iterations of
 IRLS-ADMM).
 
 400 training / 100 test samples, noise std 0.5, 40 Adam steps; ``unrolled reproduce irls-simulation`` runs the

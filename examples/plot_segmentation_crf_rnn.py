@@ -2,11 +2,12 @@ r"""
 Segmentation: CRF-RNN vs mean-field inference
 =============================================
 
-Random-shapes images with ``L = 4`` classes and a per-pixel (unary) colour classifier, ``U = -log P(label)``.
+Random-shapes images with ``L = 4`` classes and a per-pixel colour classifier whose scores (logits) are the
+unary :math:`U = -\phi`.
 The fully connected CRF adds a spatial and a bilateral Gaussian kernel between every pair of pixels; its
 mean-field inference (the review's box CRF-RNN, eqs. (19)-(20)) repeats
 
-.. math:: Q_p(l) \propto \exp\Big(-U_p(l) - \sum_{l'} \mu(l, l') \sum_m w^{(m)} \sum_{q \ne p}
+.. math:: Q_p(l) \propto \exp\Big(U_p(l) - \sum_{l'} \mu(l, l') \sum_m w^{(m)} \sum_{q \ne p}
           k^{(m)}(f_p, f_q)\, Q_q(l')\Big),
 
 message passing (Gaussian filtering), compatibility transform, unary addition and normalisation (a softmax)
