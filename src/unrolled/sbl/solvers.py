@@ -94,6 +94,7 @@ def sbl(
     gamma0: Tensor | None = None,
     mu: float | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
+    prune: float | None = None,
 ) -> SBLResult:
     r"""Sparse Bayesian learning for a batch of problems sharing ``Phi``.
 
@@ -120,6 +121,13 @@ def sbl(
     callback : callable, optional
         ``callback(k, gamma)`` after iteration ``k`` (1-based) with the ``(B, m)`` hyperparameters,
         converged problems at their frozen values. It must not modify ``gamma``.
+    prune : float, optional
+        ``'em'`` and ``'mackay'`` only: after each update, hyperparameters below ``prune`` become zero and the
+        atom leaves the model for good (scikit-learn's ``ARDRegression`` pruning with ``threshold_lambda =
+        1 / prune``). Once every problem of the working batch has at most ``n`` atoms left, the posterior is
+        computed on those atoms (:func:`~unrolled.sbl.iteration.posterior_active`: a ``(B, k, k)`` Cholesky
+        factorisation instead of the ``(B, n, n)`` one), which is what makes pruned SBL fast. ``None``
+        (default): no pruning, every atom kept (off-support ``gamma`` decay towards zero).
 
     Returns
     -------
@@ -152,8 +160,13 @@ def sbl(
         if not bool((gamma0 >= 0).all()) or not bool((gamma0 > 0).any(-1).all()):
             raise ValueError("gamma0 must be non-negative with at least one positive entry per problem")
         gamma = gamma0.detach().to(device=Phi.device, dtype=real).expand(B, m).clone()
+    if prune is not None:
+        if update == "lstm":
+            raise ValueError("prune applies to the 'em' and 'mackay' updates only, got update='lstm'")
+        prune = check_positive("prune", prune)
     mu = default_mu(Phi) if mu is None else check_positive("mu", mu)
-    res = run_sbl(yb, Phi, lam, update, gamma, mu, max_iter=max_iter, tol=tol, callback=callback, readout="gamma")
+    res = run_sbl(yb, Phi, lam, update, gamma, mu, max_iter=max_iter, tol=tol, callback=callback, readout="gamma",
+                  prune=prune)
     x, gamma = res.state["mean"], res.state["gamma"]
     if single:
         return SBLResult(x=x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history, gamma=gamma[0])
@@ -166,7 +179,8 @@ def default_mu(Phi: Tensor) -> float:
 
 
 def run_sbl(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma0: Tensor | None, mu: float, *, max_iter: int,
-            tol: float, callback: Callable[[int, Tensor], None] | None = None, readout: str = "x") -> SolverResult:
+            tol: float, callback: Callable[[int, Tensor], None] | None = None, readout: str = "x",
+            prune: float | None = None) -> SolverResult:
     """:class:`~unrolled.sbl.iteration.SBLIteration` run by :func:`~unrolled.core.solve.solve` on validated input.
 
     ``yb`` ``(B, n)``; ``readout`` is what ``callback`` sees (``'x'``: posterior means, ``'gamma'``); the
@@ -178,5 +192,5 @@ def run_sbl(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma0: Tensor | N
     if gamma0 is not None:
         data["gamma0"] = gamma0
     params = {"lam": lam, "mu": mu, "alpha": 1.0, "beta": 0.0}
-    return solve(SBLIteration(update, reuse_posterior=True), data, params, max_iter=max_iter, tol=tol,
+    return solve(SBLIteration(update, reuse_posterior=True, prune=prune), data, params, max_iter=max_iter, tol=tol,
                  callback=callback)
