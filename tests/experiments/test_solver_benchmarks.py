@@ -14,14 +14,20 @@ from unrolled.experiments.bench_sbl_ard import measure as sbl_measure
 
 
 def test_sbl_and_ard_reach_the_same_posterior_mean():
-    """ARDRegression with the noise precision pinned at 1/lam and no pruning is SBL with the MacKay update."""
-    r = sbl_measure((4,), n=10, m=20, d=2, noise_std=1e-2, tol=1e-7, ard_tol=1e-8, max_iter=3000, em=False)
-    no_pruning = [w for w in r["rows"] if w["reference"].endswith("no pruning")][0]
-    median, _ = no_pruning["agreement"]
-    assert median < 1e-3
-    assert no_pruning["acc_ours"] == no_pruning["acc_ref"] == 1.0
-    assert {row["reference"] for row in r["ratios"]} == {"ARDRegression, default pruning loop",
-                                                          "ARDRegression, no pruning loop"}
+    """ARDRegression with the noise precision pinned at 1/lam is SBL with the MacKay update: without pruning
+    against ``threshold_lambda = 1e12``, and with ``prune = 1e-4`` against its default ``threshold_lambda = 1e4``."""
+    r = sbl_measure((4,), n=10, m=20, d=2, noise_std=1e-2, tol=1e-7, ard_tol=1e-8, max_iter=3000, em_max_batch=0)
+    assert len(r["rows"]) == 2
+    for row in r["rows"]:
+        median, _ = row["agreement"]
+        assert median < 1e-3, row["reference"]
+        assert row["acc_ours"] == row["acc_ref"] == 1.0
+        assert row["acc_em"] is None
+    pruned = [w for w in r["rows"] if "default pruning" in w["reference"]][0]
+    assert "prune 1e-04" in pruned["ours"]
+    assert [row["reference"] for row in r["ratios"]] == [
+        "ARDRegression, default pruning (threshold_lambda 1e+04) loop",
+        "ARDRegression, no pruning (threshold_lambda 1e12) loop"]
     assert r["machine"]["torch_threads"] == torch.get_num_threads()
 
 
