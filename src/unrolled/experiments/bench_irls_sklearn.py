@@ -28,6 +28,7 @@ import torch
 from unrolled.classification.data import CorrelatedFeaturesProblem
 from unrolled.classification.solvers import irls_admm
 from unrolled.experiments.bench_cli import machine_info, ratio_row, sync, write_benchmark
+from unrolled.experiments.report import markdown_table as report_table
 
 
 def logistic_l1_objective(X: np.ndarray, y: np.ndarray, beta: np.ndarray, lam: float) -> np.ndarray:
@@ -87,16 +88,16 @@ def measure(cases=((16, 500, 50), (8, 2000, 200)), *, lam: float = 1.0, seed: in
 
 
 def markdown_table(r: dict) -> str:
+    """The rows as a Markdown table (:func:`unrolled.experiments.report.markdown_table`), with the settings."""
     c, mach = r["config"], r["machine"]
-    lines = [f"lam = {c['lam']} (C = 1/lam), no intercept; irls_admm tol {c['tol']}, sklearn tol {c['sklearn_tol']}; "
-             f"{mach['summary']}", "",
-             "| data sets | N x p | reference | reference s | irls_admm s | reference / ours | mean / max gap ours | "
-             "mean / max gap reference |", "|---:|---|---|---:|---:|---:|---|---|"]
-    for w in r["rows"]:
-        lines.append(f"| {w['B']} | {w['N']}x{w['p']} | {w['reference']} | {w['reference_s']:.3f} | {w['ours_s']:.3f} "
-                     f"| {w['ratio']:.1f}x | {w['gap_ours_mean']:.1e} / {w['gap_ours_max']:.1e} | "
-                     f"{w['gap_ref_mean']:.1e} / {w['gap_ref_max']:.1e} |")
-    return "\n".join(lines)
+    head = (f"lam = {c['lam']} (C = 1/lam), no intercept; irls_admm tol {c['tol']}, sklearn tol {c['sklearn_tol']}; "
+            f"{mach['summary']}")
+    header = ["data sets", "N x p", "reference", "reference s", "irls_admm s", "reference / ours",
+              "mean / max gap ours", "mean / max gap reference"]
+    body = [[w["B"], f"{w['N']}x{w['p']}", w["reference"], f"{w['reference_s']:.3f}", f"{w['ours_s']:.3f}",
+             f"{w['ratio']:.1f}x", f"{w['gap_ours_mean']:.1e} / {w['gap_ours_max']:.1e}",
+             f"{w['gap_ref_mean']:.1e} / {w['gap_ref_max']:.1e}"] for w in r["rows"]]
+    return head + "\n\n" + report_table(header, body)
 
 
 def run(out_dir="unrolled-bench", quick: bool = False, seed: int = 0, device: str = "cpu") -> dict:
