@@ -105,3 +105,36 @@ def test_new_benchmarks_are_registered_for_all():
     load_families()
     for name in ("admm-vs-cvxpy", "palm-per-iteration"):
         assert name in BENCHMARKS and BENCHMARKS[name].in_all
+
+
+def test_run_all_runs_a_chosen_subset_and_rejects_unknown_names(tmp_path, monkeypatch):
+    from unrolled.experiments.benchmarks import plot_ratios, run_all
+
+    ran = []
+
+    def fake(name, ours_s):
+        def run(out_dir, quick, seed, device):
+            ran.append(name)
+            return {"ratios": [ratio_row(f"case {name}", "ours", "ref", ours_s, 3.0, "same objective")]}
+        return run
+
+    items = {"a": Benchmark("a", "", fake("a", 1.5)), "b": Benchmark("b", "", fake("b", 6.0)),
+             "c": Benchmark("c", "", fake("c", 1.0)), "off": Benchmark("off", "", fake("off", 1.0), in_all=False)}
+    load_families()
+    monkeypatch.setattr(BENCHMARKS, "_items", items)
+    payload = run_all(tmp_path, skip=["b"])
+    assert ran == ["a", "c"] and payload["benchmarks"] == ["a", "c"]
+    assert [(r["benchmark"], r["ratio"]) for r in payload["rows"]] == [("a", 2.0), ("c", 3.0)]
+    assert set(payload["wall_s"]) == {"a", "c"} and "torch_threads" in payload["machine"]
+    ran.clear()
+    run_all(tmp_path, only=["off", "b"])
+    assert ran == ["off", "b"]
+    saved = json.loads((tmp_path / "all.json").read_text())
+    assert saved["benchmarks"] == ["off", "b"] and "| case b | ours | ref | 6.000 | 3.000 | 0.5x |" in (
+        tmp_path / "all.md").read_text()
+    with pytest.raises(ValueError, match="skip names unknown benchmarks \\['nope'\\]"):
+        run_all(tmp_path, skip=["nope"])
+    with pytest.raises(ValueError, match="only names unknown"):
+        run_all(tmp_path, only=["a", "zzz"])
+    plot_ratios(saved["rows"], tmp_path / "ratios.png")
+    assert (tmp_path / "ratios.png").stat().st_size > 1000
