@@ -76,7 +76,7 @@ def plot_ratios(rows: list[dict], path) -> None:
 
     from unrolled.experiments.report import save_figure
 
-    labels = [f"{r['case']}\nvs {r['reference']}" for r in rows]
+    labels = [f"{r['case']}\n{r['ours']} vs {r['reference']}" for r in rows]
     ratios = [r["ratio"] for r in rows]
     fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.2))
     colors = ["tab:green" if v >= 1 else "tab:red" for v in ratios]
