@@ -43,6 +43,8 @@ from unrolled.core.iteration import Data, Iteration, Param, State
 __all__ = ["SBLIteration", "UPDATES", "posterior", "posterior_active", "sigma_y"]
 
 UPDATES = ("em", "mackay", "lstm")
+#: Width of the active-set-size groups of :func:`posterior_active`.
+_GROUP = 4
 READOUTS = ("x", "gamma", "both")
 
 
@@ -98,7 +100,7 @@ def posterior_active(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple
     n, m = Phi.shape
     B = gamma.shape[0]
     counts = (gamma > 0).sum(-1)
-    bucket = (((counts + 3) // 4) * 4).clamp_max(m)
+    bucket = (((counts + _GROUP - 1) // _GROUP) * _GROUP).clamp_max(m)
     sizes = torch.bincount(bucket, minlength=m + 1).tolist()
     mean = torch.zeros(B, m, dtype=y.dtype, device=y.device)
     q = torch.zeros(B, m, dtype=gamma.dtype, device=gamma.device)
