@@ -342,6 +342,9 @@ def test_posterior_active_equals_dense_posterior(complex_):
     on = gamma > 0
     torch.testing.assert_close(q_a[on], q[on], rtol=1e-8, atol=0)
     assert bool((mean[~on] == 0).all())  # pruned atoms have a zero posterior mean in both forms
+    shared = torch.full_like(gamma, 0.7)  # one gamma for the whole batch: the one-factorisation branch
+    for got, want in zip(posterior_active(y, Phi, shared, 0.05), posterior(y, Phi, shared, 0.05)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
 def test_pruned_mackay_matches_sklearn_ard_with_pruning():

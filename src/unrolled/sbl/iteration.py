@@ -92,7 +92,8 @@ def posterior_active(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple
     the same posterior mean (4), ``q`` and type-II cost (5) as :func:`posterior`, at ``O(k^3)`` per problem
     instead of ``O(n^2 m)``. Problems are grouped by ``k`` (rounded up to a multiple of 4, each group padded with
     atoms at ``gamma = 0``, which leave ``M`` block-identity) so that a few problems with large active sets do
-    not set the size of the whole batch; groups with ``k > n`` use :func:`posterior` on their active columns. ``q`` is returned
+    not set the size of the whole batch; groups with ``k > n`` use :func:`posterior` on their active columns
+(one factorisation for the whole group when all its problems share one ``gamma``, as at the start). ``q`` is returned
     as zero where ``gamma = 0`` (the EM and MacKay updates keep those atoms at zero whatever ``q`` is); its
     rounding error relative to ``q_i`` is about ``eps / (gamma_i q_i)``, small for hyperparameters above a
     pruning threshold. One host synchronisation (the group sizes).
@@ -114,6 +115,8 @@ def posterior_active(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple
         g_k = gamma if rows is None else gamma[rows]
         if k <= n:
             mean_k, q_k, cost_k = _posterior_small(y_k, Phi, G, g_k, lam, k)
+        elif k == m and size > 1 and bool((g_k == g_k[:1]).all()):  # one gamma for all (the default start)
+            mean_k, q_k, cost_k = _posterior_shared(y_k, Phi, g_k[0], lam)
         elif k == m:
             mean_k, q_k, cost_k = posterior(y_k, Phi, g_k, lam)
         else:  # the (k, k) form would cost more than the (n, n) one: the latter on the active columns
@@ -125,6 +128,19 @@ def posterior_active(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple
             return mean_k, q_k, cost_k
         mean[rows], q[rows], cost[rows] = mean_k, q_k, cost_k
     return mean, q, cost
+
+
+def _posterior_shared(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float):
+    """:func:`posterior` when every problem has the same ``gamma`` ``(m,)``: one ``(n, n)`` Cholesky factorisation
+    for the batch, the measurements as its right-hand sides (the start of :func:`~unrolled.sbl.solvers.sbl`)."""
+    n = Phi.shape[0]
+    chol = torch.linalg.cholesky(sigma_y(Phi, gamma.unsqueeze(0), lam)[0])
+    W = torch.linalg.solve_triangular(chol, Phi, upper=False)  # L^{-1} Phi
+    v = torch.linalg.solve_triangular(chol, y.mT, upper=False)  # L^{-1} y for every problem, (n, B)
+    mean = gamma * (v.mT @ W.conj())
+    q = (W.real**2 + W.imag**2 if W.is_complex() else W**2).sum(0)
+    cost = (v.abs() ** 2).sum(0) + 2.0 * torch.log(torch.diagonal(chol).real).sum()
+    return mean, q.expand(y.shape[0], -1).clone(), cost
 
 
 def _posterior_small(y: Tensor, Phi: Tensor, G: Tensor, gamma: Tensor, lam: float, k: int):
