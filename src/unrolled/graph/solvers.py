@@ -204,7 +204,7 @@ def _check_inputs(Y, S, V, c):
 class _TestedEvery(GraphADMMIteration):
     """``every`` ADMM steps per :func:`~unrolled.core.solve.solve` iteration (``admm(check_every=...)``).
 
-    The state also carries ``q_prev`` (:math:`Z^\top x` one step before the last), so that :meth:`criterion`
+    The state also carries ``q_prev`` (:math:`Z^\\top x` one step before the last), so that :meth:`criterion`
     tests the residuals of the last single step; step ``k`` of the block loop runs the inner steps
     ``k * every ... min((k + 1) * every, max_iter) - 1``.
     """
