@@ -29,7 +29,7 @@ then frozen.
 Pruning (``prune=p``, EM and MacKay updates): hyperparameters below ``p`` are set to zero after each update, the
 rule of scikit-learn's ``ARDRegression`` with ``threshold_lambda = 1/p``. Pruned atoms leave the model for good, and
 once a problem has at most ``n`` atoms left its posterior is computed in the ``(k, k)`` form
-(:func:`~unrolled.sbl.iteration.posterior_active`), which made the batched solver 8-10x faster at B = 1000 problems
+(:func:`~unrolled.sbl.iteration.posterior_active`), which made the batched solver 6-12x faster (five runs) at B = 1000 problems
 25 x 60 (mean 22 iterations instead of 139; ``unrolled benchmark sbl-vs-ard``). Without pruning (the default) the
 off-support hyperparameters only decay towards zero and every iteration costs the full ``(n, n)`` factorisation.
 
