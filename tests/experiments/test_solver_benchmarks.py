@@ -14,14 +14,20 @@ from unrolled.experiments.bench_sbl_ard import measure as sbl_measure
 
 
 def test_sbl_and_ard_reach_the_same_posterior_mean():
-    """ARDRegression with the noise precision pinned at 1/lam and no pruning is SBL with the MacKay update."""
-    r = sbl_measure((4,), n=10, m=20, d=2, noise_std=1e-2, tol=1e-7, ard_tol=1e-8, max_iter=3000, em=False)
-    no_pruning = [w for w in r["rows"] if w["reference"].endswith("no pruning")][0]
-    median, _ = no_pruning["agreement"]
-    assert median < 1e-3
-    assert no_pruning["acc_ours"] == no_pruning["acc_ref"] == 1.0
-    assert {row["reference"] for row in r["ratios"]} == {"ARDRegression, default pruning loop",
-                                                          "ARDRegression, no pruning loop"}
+    """ARDRegression with the noise precision pinned at 1/lam is SBL with the MacKay update: without pruning
+    against ``threshold_lambda = 1e12``, and with ``prune = 1e-4`` against its default ``threshold_lambda = 1e4``."""
+    r = sbl_measure((4,), n=10, m=20, d=2, noise_std=1e-2, tol=1e-7, ard_tol=1e-8, max_iter=3000, em_max_batch=0)
+    assert len(r["rows"]) == 2
+    for row in r["rows"]:
+        median, _ = row["agreement"]
+        assert median < 1e-3, row["reference"]
+        assert row["acc_ours"] == row["acc_ref"] == 1.0
+        assert row["acc_em"] is None
+    pruned = [w for w in r["rows"] if "default pruning" in w["reference"]][0]
+    assert "prune 1e-04" in pruned["ours"]
+    assert [row["reference"] for row in r["ratios"]] == [
+        "ARDRegression, default pruning (threshold_lambda 1e+04) loop",
+        "ARDRegression, no pruning (threshold_lambda 1e12) loop"]
     assert r["machine"]["torch_threads"] == torch.get_num_threads()
 
 
@@ -99,3 +105,36 @@ def test_new_benchmarks_are_registered_for_all():
     load_families()
     for name in ("admm-vs-cvxpy", "palm-per-iteration"):
         assert name in BENCHMARKS and BENCHMARKS[name].in_all
+
+
+def test_run_all_runs_a_chosen_subset_and_rejects_unknown_names(tmp_path, monkeypatch):
+    from unrolled.experiments.benchmarks import plot_ratios, run_all
+
+    ran = []
+
+    def fake(name, ours_s):
+        def run(out_dir, quick, seed, device):
+            ran.append(name)
+            return {"ratios": [ratio_row(f"case {name}", "ours", "ref", ours_s, 3.0, "same objective")]}
+        return run
+
+    items = {"a": Benchmark("a", "", fake("a", 1.5)), "b": Benchmark("b", "", fake("b", 6.0)),
+             "c": Benchmark("c", "", fake("c", 1.0)), "off": Benchmark("off", "", fake("off", 1.0), in_all=False)}
+    load_families()
+    monkeypatch.setattr(BENCHMARKS, "_items", items)
+    payload = run_all(tmp_path, skip=["b"])
+    assert ran == ["a", "c"] and payload["benchmarks"] == ["a", "c"]
+    assert [(r["benchmark"], r["ratio"]) for r in payload["rows"]] == [("a", 2.0), ("c", 3.0)]
+    assert set(payload["wall_s"]) == {"a", "c"} and "torch_threads" in payload["machine"]
+    ran.clear()
+    run_all(tmp_path, only=["off", "b"])
+    assert ran == ["off", "b"]
+    saved = json.loads((tmp_path / "all.json").read_text())
+    assert saved["benchmarks"] == ["off", "b"] and "| case b | ours | ref | 6.000 | 3.000 | 0.5x |" in (
+        tmp_path / "all.md").read_text()
+    with pytest.raises(ValueError, match="skip names unknown benchmarks \\['nope'\\]"):
+        run_all(tmp_path, skip=["nope"])
+    with pytest.raises(ValueError, match="only names unknown"):
+        run_all(tmp_path, only=["a", "zzz"])
+    plot_ratios(saved["rows"], tmp_path / "ratios.png")
+    assert (tmp_path / "ratios.png").stat().st_size > 1000

@@ -201,6 +201,31 @@ def test_frozen_problems_keep_the_iterate_that_converged(er_problem):
     assert h["criterion"][-1] < 1e-6  # the larger of the relative primal and dual residuals
 
 
+def test_check_every_tests_the_last_step_and_keeps_the_iterates(er_problem):
+    """``check_every=k``: the same ADMM iterates, tested only at multiples of ``k``; a problem stops at the first
+    tested iteration whose last-step residuals meet the test, and keeps exactly that iterate."""
+    prob, b = er_problem
+    Y = b.Y[:3]
+    bare = admm(Y, prob.S, V=prob.V, tol=0.0, max_iter=25)
+    blocks = admm(Y, prob.S, V=prob.V, tol=0.0, max_iter=25, check_every=10)  # last block: 5 steps
+    assert (blocks.n_iter == 25).all() and torch.equal(blocks.x, bare.x) and torch.equal(blocks.g, bare.g)
+    every1 = admm(Y, prob.S, V=prob.V, tol=1e-6, max_iter=1000)
+    every7 = admm(Y, prob.S, V=prob.V, tol=1e-6, max_iter=1000, check_every=7)
+    assert every7.converged.all()
+    assert ((every7.n_iter % 7) == 0).all() and (every7.n_iter >= every1.n_iter).all()
+    assert len(every7.history["criterion"]) == every7.n_iter.max().item() // 7
+    assert every7.history["criterion"][-1] < 1e-6  # last-step residuals of every problem at its stop
+    for i in range(3):
+        k = every7.n_iter[i].item()
+        again = admm(Y[i], prob.S, V=prob.V, tol=0.0, max_iter=k)
+        assert torch.allclose(again.x, every7.x[i], rtol=1e-9, atol=1e-12)
+        assert torch.allclose(again.g, every7.g[i], rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="check_every"):
+        admm(Y, prob.S, V=prob.V, check_every=0)
+    with pytest.raises(ValueError, match="check_every"):
+        admm(Y, prob.S, V=prob.V, check_every=2, callback=lambda k, x: None)
+
+
 def test_float32_and_dtype_device_preserved(er_problem):
     prob, b = er_problem
     Y32, S32, V32 = b.Y.float(), prob.S.float(), prob.V.float()

@@ -313,3 +313,81 @@ def test_callback_and_history_common_format(easy, update):
         prev = g
     torch.testing.assert_close(seen[-1][1], res.gamma, rtol=0, atol=0)
     torch.testing.assert_close(res.x, posterior(y[:6], Phi, res.gamma, lam)[0], rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- pruning (posterior on active atoms)
+@pytest.mark.parametrize("complex_", [False, True])
+def test_posterior_active_equals_dense_posterior(complex_):
+    """The (k, k) Woodbury/Sylvester form on the atoms with gamma > 0 gives the posterior mean (4), q on the
+    active atoms and the cost (5) of the (n, n) form, for a batch mixing active-set sizes 0, small, > n and m."""
+    g = torch.Generator().manual_seed(11)
+    if complex_:
+        prob = DOAProblem(n_sensors=10, resolution=4.0, n_sources=3, snr_db=None)
+        Phi = prob.Phi
+        y = prob.sample(6, g)[0]
+    else:
+        Phi = torch.randn(12, 30, generator=g, dtype=DT)
+        y = torch.randn(6, 12, generator=g, dtype=DT)
+    n, m = Phi.shape
+    gamma = torch.rand(6, m, generator=g, dtype=DT) + 0.05
+    keep = [0, 3, 9, n - 1, n + 3, m]  # active-set sizes: none, small, <= n, > n, all
+    for b, k in enumerate(keep):
+        perm = torch.randperm(m, generator=g)
+        gamma[b, perm[k:]] = 0.0
+    from unrolled.sbl.iteration import posterior_active
+    mean, q, cost = posterior(y, Phi, gamma, 0.05)
+    mean_a, q_a, cost_a = posterior_active(y, Phi, gamma, 0.05)
+    torch.testing.assert_close(mean_a, mean, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(cost_a, cost, rtol=1e-10, atol=0)
+    on = gamma > 0
+    torch.testing.assert_close(q_a[on], q[on], rtol=1e-8, atol=0)
+    assert bool((mean[~on] == 0).all())  # pruned atoms have a zero posterior mean in both forms
+    shared = torch.full_like(gamma, 0.7)  # one gamma for the whole batch: the one-factorisation branch
+    for got, want in zip(posterior_active(y, Phi, shared, 0.05), posterior(y, Phi, shared, 0.05)):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_pruned_mackay_matches_sklearn_ard_with_pruning():
+    """``prune=p`` is ARDRegression's ``threshold_lambda = 1/p``: same coefficients, same pruned atoms.
+
+    Matched as in :func:`test_matches_sklearn_ard` (noise precision pinned to 1/lam), but with a reachable
+    threshold; an underdetermined batch (25 x 60) whose posterior runs in the (k, k) form once pruned."""
+    prob = CorrelatedSparseProblem(n=25, m=60, d=4, noise_std=1e-2, correlated=False, seed=0)
+    y, _ = prob.sample(12, torch.Generator().manual_seed(3))
+    lam, prune = 1e-4, 1e-4
+    res = sbl(y, prob.Phi, lam, update="mackay", max_iter=5000, tol=1e-12, prune=prune)
+    assert res.converged.all()
+    assert bool(((res.gamma == 0) | (res.gamma >= prune)).all())
+    C = 1e12
+    for b in range(y.shape[0]):
+        ard = ARDRegression(fit_intercept=False, alpha_1=C, alpha_2=C * lam, lambda_1=1e-16, lambda_2=1e-16,
+                            threshold_lambda=1.0 / prune, tol=1e-14, max_iter=5000)
+        ard.fit(prob.Phi.numpy(), y[b].numpy())
+        np.testing.assert_allclose(res.x[b].numpy(), ard.coef_, atol=1e-6)
+        np.testing.assert_array_equal(res.gamma[b].numpy() > 0, ard.coef_ != 0)
+
+
+def test_pruned_fixed_point_is_stationary_on_the_active_atoms(easy):
+    """At convergence with pruning, gamma_i dL/dgamma_i = 0 on the surviving atoms (the MacKay fixed point of
+    (5) restricted to them), x is the posterior mean (4), and without pruning the default result is unchanged
+    by the option's existence (prune=None is the plain update)."""
+    Phi, y, _ = easy
+    y = y[:5] + 0.01 * torch.randn(y[:5].shape, generator=torch.Generator().manual_seed(0), dtype=DT)
+    lam = 1e-4
+    res = sbl(y, Phi, lam, update="mackay", max_iter=5000, tol=1e-11, prune=1e-6)
+    assert res.converged.all()
+    gamma = res.gamma.clone().requires_grad_(True)
+    sbl_objective(y, Phi, gamma, lam).sum().backward()
+    assert float((res.gamma * gamma.grad).abs().amax()) < 1e-6
+    torch.testing.assert_close(posterior(y, Phi, res.gamma, lam)[0], res.x)
+    plain = sbl(y, Phi, lam, update="mackay", max_iter=300, tol=1e-8)
+    again = sbl(y, Phi, lam, update="mackay", max_iter=300, tol=1e-8, prune=None)
+    assert torch.equal(plain.gamma, again.gamma)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"prune": 0.0}, "prune"), ({"prune": float("nan")}, "prune"),
+                                           ({"prune": 1e-4, "update": "lstm"}, "prune")])
+def test_prune_bad_input(easy, kwargs, match):
+    Phi, y, _ = easy
+    with pytest.raises(ValueError, match=match):
+        sbl(y, Phi, 1e-3, **{"update": "mackay", **kwargs})

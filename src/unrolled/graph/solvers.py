@@ -201,6 +201,35 @@ def _check_inputs(Y, S, V, c):
 # --------------------------------------------------------------------------- #
 # Solver
 # --------------------------------------------------------------------------- #
+class _TestedEvery(GraphADMMIteration):
+    """``every`` ADMM steps per :func:`~unrolled.core.solve.solve` iteration (``admm(check_every=...)``).
+
+    The state also carries ``q_prev`` (:math:`Z^\\top x` one step before the last), so that :meth:`criterion`
+    tests the residuals of the last single step; step ``k`` of the block loop runs the inner steps
+    ``k * every ... min((k + 1) * every, max_iter) - 1``.
+    """
+
+    def __init__(self, inner: GraphADMMIteration, every: int, max_iter: int):
+        super().__init__(inner.output, atol=inner.atol)
+        self.every, self.max_iter = every, max_iter
+
+    def init(self, data, params):
+        state = super().init(data, params)
+        state["q_prev"] = state["q"]
+        return state
+
+    def step(self, k, state, data, params):
+        start = k * self.every
+        prev = state
+        for j in range(start, min(start + self.every, self.max_iter)):
+            prev, state = state, super().step(j, state, data, params)
+        state["q_prev"] = prev["q"]
+        return state
+
+    def criterion(self, new, old, data, params):
+        return super().criterion(new, {"q": new["q_prev"]}, data, params)
+
+
 def admm(
     Y: Tensor,
     S: Tensor,
@@ -214,6 +243,7 @@ def admm(
     atol: float = 0.0,
     output: str = "sources",
     callback: Callable[[int, Tensor], None] | None = None,
+    check_every: int = 1,
 ) -> ADMMResult:
     r"""ADMM (updates (11)–(14) of the SLoG-Net paper) for a batch of problems (8) on one graph.
 
@@ -262,6 +292,13 @@ def admm(
         ``callback(k, x)`` after iteration ``k`` (1-based) with the batch's
         ``(B, N, P)`` estimate (of the kind ``output`` names), converged
         problems at their frozen value; it must not modify ``x``.
+    check_every : int, default 1
+        Evaluate the stopping test (and record ``history``) only after every ``check_every``-th iteration: the
+        test, the objective and the host synchronisation that reads them cost about as much as an ADMM step on
+        small problems (CPU, ``B = 2``, ``N = 20``, ``P = 100``: 0.27 ms per bare step, 0.61 ms with the test).
+        ``n_iter`` is then a multiple of ``check_every`` (or ``max_iter``) and a problem may run up to
+        ``check_every - 1`` iterations past the first one that meets the test; the residuals tested are those
+        of the last iteration (as with ``1``). ``history`` has one entry per test. Not with ``callback``.
 
     Returns
     -------
@@ -290,6 +327,9 @@ def admm(
     max_iter = check_int("max_iter", max_iter, minimum=1)
     tol = check_positive("tol", tol, allow_zero=True)
     atol = check_positive("atol", atol, allow_zero=True)
+    check_every = check_int("check_every", check_every, minimum=1)
+    if check_every > 1 and callback is not None:
+        raise ValueError("check_every > 1 cannot be combined with callback (which sees every iteration)")
     iteration = GraphADMMIteration(output, atol=atol)
     unbatched = Y.dim() == 2
     Yb = (Y.unsqueeze(0) if unbatched else Y).detach()
@@ -303,8 +343,14 @@ def admm(
         rl = dl if rl is None else rl
         rm = dm if rm is None else rm
     params = algorithm_values(rl, rm, c, n_nodes=N, dtype=Yb.dtype, device=Yb.device)
-    res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback)
-    x, g, n_iter, conv = res.x, res.state["g"], res.n_iter, res.converged
+    if check_every == 1:
+        res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback)
+        n_iter = res.n_iter
+    else:
+        blocks = -(-max_iter // check_every)
+        res = solve(_TestedEvery(iteration, check_every, max_iter), data, params, max_iter=blocks, tol=tol)
+        n_iter = (res.n_iter * check_every).clamp_max(max_iter)
+    x, g, conv = res.x, res.state["g"], res.converged
     if unbatched:
         x, g, n_iter, conv, rl, rm = x[0], g[0], n_iter[0], conv[0], rl[0], rm[0]
     return ADMMResult(x=x, n_iter=n_iter, converged=conv, history=res.history, g=g, rho_l=rl, rho_mu=rm)

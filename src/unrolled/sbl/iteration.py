@@ -32,6 +32,7 @@ them: one factorisation per iteration instead of two or three. The update itself
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import torch
@@ -39,21 +40,23 @@ from torch import Tensor
 
 from unrolled.core.iteration import Data, Iteration, Param, State
 
-__all__ = ["SBLIteration", "UPDATES", "posterior", "sigma_y"]
+__all__ = ["SBLIteration", "UPDATES", "posterior", "posterior_active", "sigma_y"]
 
 UPDATES = ("em", "mackay", "lstm")
+#: Width of the active-set-size groups of :func:`posterior_active`.
+_GROUP = 4
 READOUTS = ("x", "gamma", "both")
 
 
 def sigma_y(Phi: Tensor, gamma: Tensor, lam) -> Tensor:
     r"""``(B, n, n)`` covariance of ``y`` under the prior, :math:`\lambda I + \Phi\Gamma\Phi^H`, for ``gamma``
     ``(B, m)`` (``lam`` a scalar, or ``(B, 1, 1)`` per problem)."""
-    eye = torch.eye(Phi.shape[0], dtype=Phi.dtype, device=Phi.device)
+    eye = torch.eye(Phi.shape[-2], dtype=Phi.dtype, device=Phi.device)
     return lam * eye + (Phi * gamma.to(Phi.dtype).unsqueeze(1)) @ Phi.mH
 
 
 def posterior(y: Tensor, Phi: Tensor, gamma: Tensor, lam) -> tuple[Tensor, Tensor, Tensor]:
-    r"""Posterior quantities at ``gamma`` (batched; no validation).
+    r"""Posterior quantities at ``gamma`` (batched; no validation; ``Phi`` ``(n, m)`` or per problem ``(B, n, m)``).
 
     Returns
     -------
@@ -62,16 +65,108 @@ def posterior(y: Tensor, Phi: Tensor, gamma: Tensor, lam) -> tuple[Tensor, Tenso
         ``q`` ``(B, m)`` real: :math:`\mathrm{diag}(\Phi^H\Sigma_y^{-1}\Phi)`;
         ``cost`` ``(B,)``: the type-II cost (5).
     """
-    n = Phi.shape[0]
+    n, m = Phi.shape[-2:]
     chol = torch.linalg.cholesky(sigma_y(Phi, gamma, lam))  # Sigma_y = L L^H
     # With W = L^{-1} Phi and v = L^{-1} y: Phi^H Sigma_y^{-1} y = W^H v, q_j = ||W_j||^2, y^H Sigma_y^{-1} y =
     # ||v||^2 -- two triangular solves instead of a Cholesky solve against [y, Phi] (2.5x faster at B = 1000).
-    W = torch.linalg.solve_triangular(chol, Phi.expand(y.shape[0], n, Phi.shape[1]), upper=False)
+    W = torch.linalg.solve_triangular(chol, Phi.expand(y.shape[0], n, m), upper=False)
     v = torch.linalg.solve_triangular(chol, y.unsqueeze(-1), upper=False)
     mean = gamma * (v.mT @ W.conj()).squeeze(-2)  # Gamma Phi^H Sigma_y^{-1} y, batch-first
     q = W.real**2 + W.imag**2 if W.is_complex() else W**2
     cost = (v.abs() ** 2).sum((-2, -1)) + 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1).real).sum(-1)
     return mean, q.sum(dim=-2), cost
+
+
+def posterior_active(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Posterior quantities at a sparse ``gamma``, computed on its non-zero entries only (batched; no validation).
+
+    For a problem whose active set ``S = {i: gamma_i > 0}`` has ``k <= n`` atoms, with
+    :math:`D = \Gamma_S^{1/2}` and :math:`G_S = \Phi_S^H\Phi_S`, Woodbury and Sylvester give, with the
+    ``(k, k)`` matrix :math:`M = I + D G_S D/\lambda` (eigenvalues >= 1):
+
+    .. math:: \Sigma_x = D M^{-1} D,\quad \hat x_S = \Sigma_x\Phi_S^H y/\lambda,\quad
+              \gamma_i q_i = 1 - (M^{-1})_{ii},\quad
+              \mathcal L = (\|y\|^2 - \mathrm{Re}\,(\Phi_S^H y)^H\hat x_S)/\lambda + n\log\lambda
+              + \log|M|,
+
+    the same posterior mean (4), ``q`` and type-II cost (5) as :func:`posterior`, at ``O(k^3)`` per problem
+    instead of ``O(n^2 m)``. Problems are grouped by ``k`` (rounded up to a multiple of 4, each group padded with
+    atoms at ``gamma = 0``, which leave ``M`` block-identity) so that a few problems with large active sets do
+    not set the size of the whole batch; groups with ``k > n`` use :func:`posterior` on their active columns
+(one factorisation for the whole group when all its problems share one ``gamma``, as at the start). ``q`` is returned
+    as zero where ``gamma = 0`` (the EM and MacKay updates keep those atoms at zero whatever ``q`` is); its
+    rounding error relative to ``q_i`` is about ``eps / (gamma_i q_i)``, small for hyperparameters above a
+    pruning threshold. One host synchronisation (the group sizes).
+    """
+    n, m = Phi.shape
+    B = gamma.shape[0]
+    counts = (gamma > 0).sum(-1)
+    bucket = (((counts + _GROUP - 1) // _GROUP) * _GROUP).clamp_max(m)
+    sizes = torch.bincount(bucket, minlength=m + 1).tolist()
+    mean = torch.zeros(B, m, dtype=y.dtype, device=y.device)
+    q = torch.zeros(B, m, dtype=gamma.dtype, device=gamma.device)
+    cost = torch.empty(B, dtype=gamma.dtype, device=gamma.device)
+    G = Phi.mH @ Phi if any(sizes[: n + 1]) else None
+    for k, size in enumerate(sizes):
+        if not size:
+            continue
+        rows = (bucket == k).nonzero().squeeze(-1) if size < B else None
+        y_k = y if rows is None else y[rows]
+        g_k = gamma if rows is None else gamma[rows]
+        if k <= n:
+            mean_k, q_k, cost_k = _posterior_small(y_k, Phi, G, g_k, lam, k)
+        elif k == m and size > 1 and bool((g_k == g_k[:1]).all()):  # one gamma for all (the default start)
+            mean_k, q_k, cost_k = _posterior_shared(y_k, Phi, g_k[0], lam)
+        elif k == m:
+            mean_k, q_k, cost_k = posterior(y_k, Phi, g_k, lam)
+        else:  # the (k, k) form would cost more than the (n, n) one: the latter on the active columns
+            g_s, idx = torch.topk(g_k, k, dim=-1)
+            mean_s, q_s, cost_k = posterior(y_k, Phi.mT[idx].mT, g_s, lam)  # per-problem Phi_S (size, n, k)
+            mean_k = torch.zeros(size, m, dtype=y.dtype, device=y.device).scatter_(1, idx, mean_s)
+            q_k = torch.zeros(size, m, dtype=gamma.dtype, device=gamma.device).scatter_(1, idx, q_s)
+        if rows is None:
+            return mean_k, q_k, cost_k
+        mean[rows], q[rows], cost[rows] = mean_k, q_k, cost_k
+    return mean, q, cost
+
+
+def _posterior_shared(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float):
+    """:func:`posterior` when every problem has the same ``gamma`` ``(m,)``: one ``(n, n)`` Cholesky factorisation
+    for the batch, the measurements as its right-hand sides (the start of :func:`~unrolled.sbl.solvers.sbl`)."""
+    n = Phi.shape[0]
+    chol = torch.linalg.cholesky(sigma_y(Phi, gamma.unsqueeze(0), lam)[0])
+    W = torch.linalg.solve_triangular(chol, Phi, upper=False)  # L^{-1} Phi
+    v = torch.linalg.solve_triangular(chol, y.mT, upper=False)  # L^{-1} y for every problem, (n, B)
+    mean = gamma * (v.mT @ W.conj())
+    q = (W.real**2 + W.imag**2 if W.is_complex() else W**2).sum(0)
+    cost = (v.abs() ** 2).sum(0) + 2.0 * torch.log(torch.diagonal(chol).real).sum()
+    return mean, q.expand(y.shape[0], -1).clone(), cost
+
+
+def _posterior_small(y: Tensor, Phi: Tensor, G: Tensor, gamma: Tensor, lam: float, k: int):
+    """:func:`posterior_active` for problems with at most ``k`` non-zero hyperparameters (``G = Phi^H Phi``)."""
+    n, m = Phi.shape
+    B, real = gamma.shape[0], gamma.dtype
+    mean = torch.zeros(B, m, dtype=y.dtype, device=y.device)
+    q = torch.zeros(B, m, dtype=real, device=gamma.device)
+    energy = (y.abs() ** 2).sum(-1)
+    if k == 0:  # every atom pruned: x = 0, Sigma_y = lam I
+        return mean, q, energy / lam + n * math.log(lam)
+    g_s, idx = torch.topk(gamma, k, dim=-1)  # the active atoms first, then padding atoms at gamma = 0
+    G_s = G[idx.unsqueeze(-1), idx.unsqueeze(-2)]  # (B, k, k)
+    b_s = torch.gather(y @ Phi.conj(), 1, idx)  # Phi_S^H y
+    d = g_s.sqrt().to(Phi.dtype)
+    M = torch.eye(k, dtype=Phi.dtype, device=Phi.device) + d.unsqueeze(-1) * G_s * d.conj().unsqueeze(-2) / lam
+    chol = torch.linalg.cholesky(M)
+    Minv = torch.cholesky_inverse(chol)
+    mean_s = d * (Minv @ (d.conj() * b_s).unsqueeze(-1)).squeeze(-1) / lam
+    gq = 1.0 - torch.diagonal(Minv, dim1=-2, dim2=-1).real  # gamma_i q_i
+    q_s = torch.where(g_s > 0, gq / g_s.clamp_min(torch.finfo(real).tiny), torch.zeros_like(gq))
+    mean.scatter_(1, idx, mean_s.to(y.dtype))
+    q.scatter_(1, idx, q_s)
+    fit = (b_s.conj() * mean_s).real.sum(-1) if b_s.is_complex() else (b_s * mean_s).sum(-1)
+    logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1).real).sum(-1)
+    return mean, q, (energy - fit) / lam + n * math.log(lam) + logdet
 
 
 class SBLIteration(Iteration):
@@ -84,6 +179,11 @@ class SBLIteration(Iteration):
     reuse_posterior : bool, default False
         Keep the posterior at the new ``gamma`` in the state for the next step (only valid when ``lam`` is
         the same at every step: the solver).
+    prune : float, optional
+        EM and MacKay updates only: set hyperparameters below ``prune`` to zero after each update (the atom
+        leaves the model for good, as in scikit-learn's ``ARDRegression`` with ``threshold_lambda =
+        1 / prune``); with ``reuse_posterior`` the posterior is then computed on the surviving atoms by
+        :func:`posterior_active`. ``None`` (default): no pruning.
 
     Notes
     -----
@@ -101,16 +201,23 @@ class SBLIteration(Iteration):
         Param("beta", doc="forget gate, eq. (10) (0 in SBL)"),
     )
 
-    def __init__(self, update: str = "lstm", *, reuse_posterior: bool = False):
+    def __init__(self, update: str = "lstm", *, reuse_posterior: bool = False, prune: float | None = None):
         if update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
+        if prune is not None:
+            if update == "lstm":
+                raise ValueError("prune applies to the 'em' and 'mackay' updates only, got update='lstm'")
+            if not (isinstance(prune, (int, float)) and math.isfinite(prune) and prune > 0):
+                raise ValueError(f"prune must be a positive finite float or None, got {prune!r}")
+            prune = float(prune)
         self.update = update
         self.reuse_posterior = bool(reuse_posterior)
+        self.prune = prune
 
     # ------------------------------------------------------------ helpers
     def _posterior_state(self, y: Tensor, Phi: Tensor, gamma: Tensor, lam) -> State:
         if self.reuse_posterior:
-            mean, q, cost = posterior(y, Phi, gamma, lam)
+            mean, q, cost = (posterior if self.prune is None else posterior_active)(y, Phi, gamma, lam)
             return {"mean": mean, "q": q, "cost": cost}
         return {"lam": torch.as_tensor(lam, dtype=gamma.dtype, device=gamma.device).expand(gamma.shape[0])}
 
@@ -153,6 +260,8 @@ class SBLIteration(Iteration):
         else:
             mean, q, _ = posterior(y, Phi, state["gamma"], params["lam"])
         new = self._update(state, y, Phi, mean, q, params)
+        if self.prune is not None:
+            new["gamma"] = torch.where(new["gamma"] < self.prune, torch.zeros_like(new["gamma"]), new["gamma"])
         if self.reuse_posterior and not bool(torch.isfinite(new["gamma"]).all()):
             raise FloatingPointError(f"SBL produced non-finite hyperparameters at iteration {k + 1}; "
                                      f"lam={params['lam']} may be too small for this dtype")

@@ -26,6 +26,13 @@ Complex data use conjugate transposes throughout and ``sign(nu) = nu/|nu|``. Eve
 its own criterion, the relative change ``max_i |gamma_new - gamma|_i / max_i gamma_i < tol``, and is
 then frozen.
 
+Pruning (``prune=p``, EM and MacKay updates): hyperparameters below ``p`` are set to zero after each update, the
+rule of scikit-learn's ``ARDRegression`` with ``threshold_lambda = 1/p``. Pruned atoms leave the model for good, and
+once a problem has at most ``n`` atoms left its posterior is computed in the ``(k, k)`` form
+(:func:`~unrolled.sbl.iteration.posterior_active`), which made the batched solver 6-12x faster (five runs) at B = 1000 problems
+25 x 60 (mean 22 iterations instead of 139; ``unrolled benchmark sbl-vs-ard``). Without pruning (the default) the
+off-support hyperparameters only decay towards zero and every iteration costs the full ``(n, n)`` factorisation.
+
 The updates are the steps of :class:`~unrolled.sbl.iteration.SBLIteration` (the one definition, shared with
 :class:`~unrolled.sbl.nets.SBLNet`); :func:`sbl` validates its arguments and runs that iteration with
 :func:`unrolled.core.solve.solve`, which reuses each step's posterior (one Cholesky factorisation per
@@ -94,6 +101,7 @@ def sbl(
     gamma0: Tensor | None = None,
     mu: float | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
+    prune: float | None = None,
 ) -> SBLResult:
     r"""Sparse Bayesian learning for a batch of problems sharing ``Phi``.
 
@@ -120,6 +128,13 @@ def sbl(
     callback : callable, optional
         ``callback(k, gamma)`` after iteration ``k`` (1-based) with the ``(B, m)`` hyperparameters,
         converged problems at their frozen values. It must not modify ``gamma``.
+    prune : float, optional
+        ``'em'`` and ``'mackay'`` only: after each update, hyperparameters below ``prune`` become zero and the
+        atom leaves the model for good (scikit-learn's ``ARDRegression`` pruning with ``threshold_lambda =
+        1 / prune``). Once every problem of the working batch has at most ``n`` atoms left, the posterior is
+        computed on those atoms (:func:`~unrolled.sbl.iteration.posterior_active`: a ``(B, k, k)`` Cholesky
+        factorisation instead of the ``(B, n, n)`` one), which is what makes pruned SBL fast. ``None``
+        (default): no pruning, every atom kept (off-support ``gamma`` decay towards zero).
 
     Returns
     -------
@@ -152,8 +167,13 @@ def sbl(
         if not bool((gamma0 >= 0).all()) or not bool((gamma0 > 0).any(-1).all()):
             raise ValueError("gamma0 must be non-negative with at least one positive entry per problem")
         gamma = gamma0.detach().to(device=Phi.device, dtype=real).expand(B, m).clone()
+    if prune is not None:
+        if update == "lstm":
+            raise ValueError("prune applies to the 'em' and 'mackay' updates only, got update='lstm'")
+        prune = check_positive("prune", prune)
     mu = default_mu(Phi) if mu is None else check_positive("mu", mu)
-    res = run_sbl(yb, Phi, lam, update, gamma, mu, max_iter=max_iter, tol=tol, callback=callback, readout="gamma")
+    res = run_sbl(yb, Phi, lam, update, gamma, mu, max_iter=max_iter, tol=tol, callback=callback, readout="gamma",
+                  prune=prune)
     x, gamma = res.state["mean"], res.state["gamma"]
     if single:
         return SBLResult(x=x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history, gamma=gamma[0])
@@ -166,7 +186,8 @@ def default_mu(Phi: Tensor) -> float:
 
 
 def run_sbl(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma0: Tensor | None, mu: float, *, max_iter: int,
-            tol: float, callback: Callable[[int, Tensor], None] | None = None, readout: str = "x") -> SolverResult:
+            tol: float, callback: Callable[[int, Tensor], None] | None = None, readout: str = "x",
+            prune: float | None = None) -> SolverResult:
     """:class:`~unrolled.sbl.iteration.SBLIteration` run by :func:`~unrolled.core.solve.solve` on validated input.
 
     ``yb`` ``(B, n)``; ``readout`` is what ``callback`` sees (``'x'``: posterior means, ``'gamma'``); the
@@ -178,5 +199,5 @@ def run_sbl(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma0: Tensor | N
     if gamma0 is not None:
         data["gamma0"] = gamma0
     params = {"lam": lam, "mu": mu, "alpha": 1.0, "beta": 0.0}
-    return solve(SBLIteration(update, reuse_posterior=True), data, params, max_iter=max_iter, tol=tol,
+    return solve(SBLIteration(update, reuse_posterior=True, prune=prune), data, params, max_iter=max_iter, tol=tol,
                  callback=callback)
