@@ -196,3 +196,15 @@ def test_train_with_the_ekf_optimizer(tmp_path):
     assert losses[-1] < losses[0]
     assert (out / "model" / "model.safetensors").is_file()
     assert main(argv[:-2] + ["--optimizer-option", "no_such=1", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_benchmark_all_runs_the_chosen_subset(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["benchmark", "all", "--quick", "--only", "palm-per-iteration", "--out", str(out)]) == 0
+    payload = json.loads((out / "all.json").read_text())
+    assert payload["benchmarks"] == ["palm-per-iteration"] and set(payload["wall_s"]) == {"palm-per-iteration"}
+    assert {r["benchmark"] for r in payload["rows"]} == {"palm-per-iteration"}
+    assert main(["benchmark", "all", "--only", "no-such-bench", "--out", str(out)]) == 2
+    assert "no-such-bench" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="only"):
+        main(["benchmark", "palm-per-iteration", "--skip", "x", "--out", str(out)])

@@ -220,6 +220,8 @@ def cmd_benchmark(args) -> int:
 
     if args.name == "all":
         return _benchmark_all(args)
+    if args.only or args.skip:
+        raise SystemExit("error: --only and --skip apply to `unrolled benchmark all` only")
     if args.name not in BENCHMARKS:
         raise SystemExit(f"error: unknown benchmark {args.name!r}; choose from all, {', '.join(sorted(BENCHMARKS))}")
     extra = {"model_dir": args.model_dir} if args.model_dir else {}
@@ -231,28 +233,15 @@ def cmd_benchmark(args) -> int:
 
 
 def _benchmark_all(args) -> int:
-    """Every benchmark with ``in_all``, then one table of their ratio rows (``all.json``, ``all.md`` in OUT)."""
-    from unrolled.experiments.bench_cli import machine_info, ratio_table
-    from unrolled.experiments.benchmarks import BENCHMARKS
-    from unrolled.experiments.report import write_json
+    """Every benchmark with ``in_all`` (or those of ``--only``, less ``--skip``), then one table of their ratio
+    rows with each benchmark's wall time (``all.json``, ``all.md`` in OUT)."""
+    from unrolled.experiments.benchmarks import run_all
 
     if args.model_dir:
         raise SystemExit("error: --model-dir applies to the lista-cpss-vs-fista benchmark only")
-    device = _check_device(args.device)
-    rows, names = [], [n for n, b in sorted(BENCHMARKS.items()) if b.in_all]
-    for name in names:
-        print(f"== benchmark {name} ==")
-        result = BENCHMARKS[name].run(out_dir=args.out, quick=args.quick, seed=args.seed, device=device)
-        rows += [{"benchmark": name, **r} for r in result.get("ratios", [])]
-    machine = machine_info(device)
-    table = (f"# unrolled benchmark all{' --quick' if args.quick else ''}\n\nreference time / ours (> 1: ours "
-             f"faster), each row measured side by side in one process; {machine['summary']}\n\n" + ratio_table(rows))
+    run_all(args.out, only=args.only, skip=args.skip or (), quick=args.quick, seed=args.seed,
+            device=_check_device(args.device))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "all.md").write_text(table + "\n")
-    write_json(out / "all.json", {"quick": args.quick, "seed": args.seed, "benchmarks": names, "rows": rows,
-                                  "machine": machine})
-    print(table)
     print(f"written: {out / 'all.json'}, {out / 'all.md'}")
     return 0
 
@@ -358,6 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="benchmark name, or all (one table of every benchmark's ratios): "
                                 + ", ".join(sorted(BENCHMARKS)))
     p.add_argument("--quick", action="store_true", help="reduced sizes")
+    p.add_argument("--only", action="append", metavar="NAME", default=None,
+                   help="with all: run only this benchmark (repeatable)")
+    p.add_argument("--skip", action="append", metavar="NAME", default=None,
+                   help="with all: leave this benchmark out (repeatable)")
     p.add_argument("--model-dir", default=None,
                    help="lista-cpss-vs-fista: the trained LISTA-CPSS folder (default: the one `reproduce lista` saved)")
     p.set_defaults(func=cmd_benchmark)
