@@ -8,7 +8,8 @@ NaN/divergence guard; tqdm progress bars; and data-parallel training with
 ``torch.distributed`` (DDP) when the process is launched under ``torchrun``.
 
 Checkpointing (the run's fingerprint, writing and resuming the training state) is in
-:mod:`unrolled.core.checkpoint`, the result and error types in :mod:`unrolled.core.train_result`.
+:mod:`unrolled.core.checkpoint`, the NaN/divergence guard in :mod:`unrolled.core.divergence`, the result and
+error types in :mod:`unrolled.core.train_result`.
 """
 
 from __future__ import annotations
@@ -27,13 +28,14 @@ from tqdm.auto import tqdm
 from unrolled.core.checkpoint import CHECKPOINT_FILE, CheckpointMixin
 from unrolled.core.data_sources import as_data_source, is_part, part_index, part_len, part_to
 from unrolled.core.distributed import init_distributed_from_env
+from unrolled.core.divergence import DivergenceGuardMixin, _non_finite
 from unrolled.core.ekf import EKF
 from unrolled.core.stages import Stage, end_to_end
 from unrolled.core.train_result import CheckpointMismatchError, TrainingDivergedError, TrainResult
 from unrolled.core.unrolled_net import UnrolledNet
 
-# The checkpoint methods live in unrolled.core.checkpoint, the result and error types in
-# unrolled.core.train_result; they are re-exported here (the import paths of unrolled.core.train keep working).
+# The checkpoint methods live in unrolled.core.checkpoint, the divergence guard in unrolled.core.divergence, the
+# result and error types in unrolled.core.train_result; they are re-exported here (the import paths of unrolled.core.train keep working).
 __all__ = ["Trainer", "TrainResult", "TrainingDivergedError", "CheckpointMismatchError", "CHECKPOINT_FILE",
            "SCHEDULES", "ON_MISMATCH", "OPTIMIZERS"]
 
@@ -48,12 +50,7 @@ def _optimizer_class(name: str) -> type:
     return {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "ekf": EKF}[name]
 
 
-def _non_finite(part) -> bool:
-    tensors = (part,) if isinstance(part, Tensor) else part
-    return any((t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()) for t in tensors)
-
-
-class Trainer(CheckpointMixin):
+class Trainer(CheckpointMixin, DivergenceGuardMixin):
     """Train any model by minimising ``loss_fn(model(inputs), targets)``.
 
     Parameters
@@ -496,42 +493,3 @@ class Trainer(CheckpointMixin):
     def _stage_out_of_time(self) -> bool:
         """Whether the running stage has spent its share of ``time_limit`` (see ``stage_time_weights``)."""
         return self.stage_deadline is not None and self.train_seconds >= self.stage_deadline
-
-    def _any_rank(self, flag: bool) -> bool:
-        """``flag`` or'ed over the processes (every rank must stop together, or the others hang)."""
-        if self.world > 1:
-            t = torch.tensor([float(flag)], device=self.device)
-            dist.all_reduce(t)
-            return bool(t.item() > 0)
-        return flag
-
-    def _guard(self, loss_value: float, params: list[nn.Parameter], stage: Stage) -> None:
-        bad = not math.isfinite(loss_value) or loss_value > self.divergence_factor * max(self.reference_loss, 1e-30)
-        if not bad:
-            grads = [p.grad for p in params if p.grad is not None]
-            # one host sync: a NaN/inf entry makes its tensor's sum non-finite; a non-finite sum of finite
-            # entries (overflow) is then told apart by the exact per-tensor test
-            if grads and not bool(torch.isfinite(torch.stack([g.sum() for g in grads])).all()):
-                bad = any(not torch.isfinite(g).all() for g in grads)
-        if self._any_rank(bad):
-            self._diverged(stage, f"loss {loss_value:.4g} (first validation loss {self.reference_loss:.4g})",
-                           "Lower the learning rate or set grad_clip.")
-
-    def _diverged(self, stage: Stage, what: str, advice: str, taken: bool = False) -> None:
-        """Restore the best weights, roll the checkpoint back to the last good state, and raise.
-
-        ``taken``: the step at fault is the one just taken (else the one about to be).
-        """
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        d = 0 if taken else 1
-        where = f"stage {stage.name!r}, step {self.step + d} (global step {self.global_step + d})"
-        path = self._checkpoint_path()
-        kept = ""
-        if path is not None and self._good is not None:
-            self._write(self._good)  # never leave a checkpoint written after the blow-up on disk
-            kept = (f"; the checkpoint {path} holds the last good state (stage {self._good['stage_index'] + 1}, "
-                    f"step {self._good['step']}); resume from it with other settings via on_mismatch='resume'")
-        raise TrainingDivergedError(
-            f"training diverged at {where}: {what}. The model holds the best weights seen so far{kept}. {advice}"
-        )
