@@ -11,7 +11,7 @@ import torch
 
 from unrolled.cli import main
 from unrolled.experiments.slognet import PAPER_TABLE2, QUICK_TABLE2, reproduce_table2
-from unrolled.experiments.slognet_scoring import oracle_scale, prior_scale
+from unrolled.experiments.slognet_scoring import _scores, oracle_scale, prior_scale
 from unrolled.experiments.slognet_timing import PAPER_TABLE1, QUICK_TABLE1, reproduce_table1
 from unrolled.graph.data import GraphDiffusionProblem, exact_recovery_target
 
@@ -54,7 +54,7 @@ def test_table2_outputs_written_and_rows_complete(table2):
         assert (out / r["graph"] / "checkpoints" / "checkpoint.pt").is_file()
         for part in ("slognet", "slognet_untrained", "admm"):
             assert part in r
-        for key in ("mre_x", "median_re_x", "mre_g", "acc"):
+        for key in ("mre_x", "median_re_x", "mre_g", "acc", "f1"):
             assert key in r["slognet"] and key in r["slognet_untrained"]
             for variant in ("raw", "prior_scale", "oracle_scale"):
                 assert key in r["admm"][variant]
@@ -63,8 +63,15 @@ def test_table2_outputs_written_and_rows_complete(table2):
         _finite_numbers(r, r["graph"])
         for acc in (r["slognet"]["acc"], r["admm"]["raw"]["acc"], r["admm"]["oracle_scale"]["acc"]):
             assert 0.0 <= acc <= 1.0
+        for f1 in (r["slognet"]["f1"], r["slognet_untrained"]["f1"], r["admm"]["raw"]["f1"],
+                   r["admm"]["prior_scale"]["f1"], r["admm"]["oracle_scale"]["f1"]):
+            assert 0.0 <= f1 <= 1.0
+        # the oracle scale rescales ADMM's c = 1 output (about 1/sum(1/h~) of X) onto X: more of the support
+        # clears kappa than in the raw output
+        assert r["admm"]["oracle_scale"]["f1"] > r["admm"]["raw"]["f1"]
     md = (out / "results.md").read_text()
-    for text in ("0.149", "0.953", "0.454", "0.958", "not reported", "oracle scale", "prior scale"):
+    for text in ("0.149", "0.953", "0.454", "0.958", "not reported", "oracle scale", "prior scale", "F1 = 0",
+                 "F1 oracle scale", "unrolled reproduce slognet-table2 --quick"):
         assert text in md, text
 
 
@@ -129,6 +136,24 @@ def test_prior_and_oracle_scales_on_an_exact_solution():
     assert torch.allclose(scaled.pow(2).mean(dim=(1, 2)), torch.full((5,), prob.theta, dtype=x.dtype))
     assert (alpha / beta.abs() - 1).abs().max() < 0.1  # energy of 8000 Bernoulli(0.15)-Gaussian entries
     assert prior_scale(torch.zeros_like(x), 0.15).eq(0).all()
+
+
+def test_scores_f1_against_sklearn_and_the_all_zero_output():
+    """F1 of _scores: the mean over problems of sklearn's f1_score of the supports |.| >= 0.1; zeros score 0."""
+    metrics = pytest.importorskip("sklearn.metrics")
+    gen = torch.Generator().manual_seed(5)
+    X = torch.randn(4, 12, 30, generator=gen, dtype=torch.float64) * (torch.rand(4, 12, 30, generator=gen) < 0.15)
+    X_hat = X + 0.2 * torch.randn(X.shape, generator=gen, dtype=torch.float64)
+    g = torch.randn(4, 12, generator=gen, dtype=torch.float64)
+    s = _scores(X_hat, g, X, g)
+    ref = [metrics.f1_score((X[b].abs() >= 0.1).flatten().numpy(), (X_hat[b].abs() >= 0.1).flatten().numpy())
+           for b in range(4)]
+    assert 0.2 < s["f1"] < 0.95
+    assert s["f1"] == pytest.approx(statistics.fmean(ref), abs=1e-12)
+    zero = _scores(torch.zeros_like(X), g, X, g)
+    assert zero["f1"] == 0.0
+    assert zero["acc"] == pytest.approx(float((X.abs() < 0.1).double().mean()), abs=1e-12)  # ACC is not 0
+    assert _scores(X, g, X, g)["f1"] == 1.0
 
 
 def test_oracle_scale_hand_computed():

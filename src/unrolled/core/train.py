@@ -6,16 +6,17 @@ per-stage learning rate schedule; validation-based best-model selection;
 layer-wise (stage-wise) schedules (:mod:`unrolled.core.stages`); checkpoints that resume exactly; a
 NaN/divergence guard; tqdm progress bars; and data-parallel training with
 ``torch.distributed`` (DDP) when the process is launched under ``torchrun``.
+
+Checkpointing (the run's fingerprint, writing and resuming the training state) is in
+:mod:`unrolled.core.checkpoint`, the NaN/divergence guard in :mod:`unrolled.core.divergence`, the result and
+error types in :mod:`unrolled.core.train_result`.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import numbers
-import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -24,14 +25,20 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from unrolled.core.checkpoint import CHECKPOINT_FILE, CheckpointMixin
 from unrolled.core.data_sources import as_data_source, is_part, part_index, part_len, part_to
 from unrolled.core.distributed import init_distributed_from_env
+from unrolled.core.divergence import DivergenceGuardMixin, _non_finite
 from unrolled.core.ekf import EKF
-from unrolled.core.fingerprint import fingerprint_differences, qualname, tensor_digest, to_json
 from unrolled.core.stages import Stage, end_to_end
+from unrolled.core.train_result import CheckpointMismatchError, TrainingDivergedError, TrainResult
 from unrolled.core.unrolled_net import UnrolledNet
 
-CHECKPOINT_FILE = "checkpoint.pt"
+# The checkpoint methods live in unrolled.core.checkpoint, the divergence guard in unrolled.core.divergence, the
+# result and error types in unrolled.core.train_result; they are re-exported here (the import paths of unrolled.core.train keep working).
+__all__ = ["Trainer", "TrainResult", "TrainingDivergedError", "CheckpointMismatchError", "CHECKPOINT_FILE",
+           "SCHEDULES", "ON_MISMATCH", "OPTIMIZERS"]
+
 SCHEDULES = ("constant", "cosine", "linear")
 ON_MISMATCH = ("error", "restart", "resume")
 #: ``optimizer=`` names; EKF steps on the outputs and targets, not on gradients (see :class:`Trainer`).
@@ -43,56 +50,7 @@ def _optimizer_class(name: str) -> type:
     return {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "ekf": EKF}[name]
 
 
-
-class TrainingDivergedError(RuntimeError):
-    """Raised when the loss becomes NaN/inf or explodes, or a training batch holds NaN/inf.
-
-    The model then holds the best weights seen so far, and the checkpoint on
-    disk (when there is one) is the last good state.
-    """
-
-
-class CheckpointMismatchError(ValueError):
-    """An existing checkpoint was written by a run with other settings (see :attr:`Trainer.fingerprint`)."""
-
-
-def _non_finite(part) -> bool:
-    tensors = (part,) if isinstance(part, Tensor) else part
-    return any((t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()) for t in tensors)
-
-
-@dataclass
-class TrainResult:
-    """What :meth:`Trainer.fit` returns.
-
-    Attributes
-    ----------
-    best_val : float
-        Validation loss of the weights the model holds at the end.
-    history : list of dict
-        One record per validation: stage, step, global_step, lr, train_loss, val_loss.
-    stages : list of dict
-        Per stage: name, steps run, best validation loss, whether it stopped early.
-    n_steps : int
-        Optimisation steps run in total (across resumptions).
-    seconds : float
-        Wall-clock training time, summed over every run that resumed the
-        same checkpoint.
-    time_limited : bool
-        Whether ``time_limit`` ended training before the schedule was done
-        (the stage it interrupted and the stages not run are marked in
-        ``stages``).
-    """
-
-    best_val: float
-    history: list[dict] = field(default_factory=list)
-    stages: list[dict] = field(default_factory=list)
-    n_steps: int = 0
-    seconds: float = 0.0
-    time_limited: bool = False
-
-
-class Trainer:
+class Trainer(CheckpointMixin, DivergenceGuardMixin):
     """Train any model by minimising ``loss_fn(model(inputs), targets)``.
 
     Parameters
@@ -315,39 +273,6 @@ class Trainer:
         self.fingerprint = self._fingerprint(fingerprint)
         self._good: dict | None = None  # the last good training state (what a divergence rolls back to)
 
-    def _fingerprint(self, extra: dict | None) -> dict:
-        """Everything that defines the run; a checkpoint is resumed only by a run with the same fingerprint."""
-        config = None
-        if hasattr(self.model, "config"):
-            try:
-                config = to_json(self.model.config())
-            except NotImplementedError:
-                config = None
-        if hasattr(self.data, "inputs"):
-            train = "fixed:" + tensor_digest(self.data.inputs, self.data.targets)
-        else:
-            train = "online:" + qualname(self.data.sample)
-        fp = {
-            "model": qualname(type(self.model)),
-            "model_config": config,
-            "model_init": tensor_digest(self.model.state_dict()),  # e.g. the dictionary a net was built from
-            "train_data": train,
-            "val_data": tensor_digest(self.val_inputs, self.val_targets),
-            "loss": qualname(self.loss_fn),
-            "seed": int(self.seed),
-            "batch_size": self.batch_size,
-            "val_every": self.val_every,
-            "schedule": self.schedule,
-            "stages": [s.to_dict() for s in self.stages],
-            "grad_clip": self.grad_clip,
-            "optimizer": "Adam" if self.optimizer_name == "adam" and not self.optimizer_options
-            else {"name": self.optimizer_name, **self.optimizer_options},
-            "world_size": self.world,
-        }
-        for key, value in (extra or {}).items():
-            fp[f"user.{key}"] = value
-        return to_json(fp)
-
     # ------------------------------------------------------------------ helpers
     @torch.no_grad()
     def validate(self) -> float:
@@ -412,97 +337,10 @@ class Trainer:
             net = nn.parallel.DistributedDataParallel(self.model, find_unused_parameters=True)
         return net, params
 
-    # -------------------------------------------------------------- checkpoints
-    def _checkpoint_path(self) -> Path | None:
-        return None if self.checkpoint_dir is None else self.checkpoint_dir / CHECKPOINT_FILE
-
+    # -------------------------------------------------------------- clock
     def _elapsed(self) -> float:
         start, before = self._clock
         return before + time.perf_counter() - start
-
-    def _state(self) -> dict:
-        """The full training state, as a checkpoint holds it (tensors copied)."""
-        return {
-            "model": self._snapshot(),
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()) if self.optimizer is not None else None,
-            "generator": self.generator.get_state(),
-            "data": copy.deepcopy(self.data.state_dict()),
-            "stage_index": self.stage_index,
-            "step": self.step,
-            "global_step": self.global_step,
-            "best_val": self.best_val,
-            "best_state": self.best_state,
-            "bad_validations": self.bad_validations,
-            "reference_loss": self.reference_loss,
-            "train_seconds": self.train_seconds,
-            "history": list(self.history),
-            "stage_summaries": list(self.stage_summaries),
-            "time_limited": self.time_limited,
-            "stage_deadline": self.stage_deadline,
-            "n_stages": len(self.stages),
-            "fingerprint": self.fingerprint,
-        }
-
-    def _write(self, state: dict) -> None:
-        path = self._checkpoint_path()
-        if path is None or self.rank != 0:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-
-    def save_checkpoint(self, *, good: bool = False) -> None:
-        """Write the full training state (rank 0 only), atomically.
-
-        ``good=True`` also keeps it in memory as the last good state: the one a
-        divergence rolls the model and the checkpoint back to.
-        """
-        self.train_seconds = self._elapsed()  # the time a resumed run continues from
-        self._validations = 0
-        if self._checkpoint_path() is None and not good:
-            return
-        state = self._state()
-        if good:
-            self._good = state
-        self._write(state)
-
-    def _load_checkpoint(self) -> dict | None:
-        path = self._checkpoint_path()
-        if path is None or not path.is_file():
-            return None
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        differ = self._fingerprint_differences(state.get("fingerprint"))
-        if differ:
-            if self.on_mismatch == "restart":
-                if self.rank == 0:
-                    path.unlink()
-                return None
-            if self.on_mismatch == "error":
-                raise CheckpointMismatchError(
-                    f"checkpoint {path} was written by a run with other settings (saved -> now):\n  "
-                    + "\n  ".join(differ)
-                    + "\nPass on_mismatch='restart' (`unrolled train --fresh`) to start over, or "
-                      "on_mismatch='resume' to continue from it with the new settings"
-                )
-        if state["n_stages"] != len(self.stages):
-            raise CheckpointMismatchError(
-                f"checkpoint {path} was written for {state['n_stages']} stages, this schedule has {len(self.stages)}")
-        self.model.load_state_dict(state["model"])
-        self.generator.set_state(state["generator"].cpu())
-        self.data.load_state_dict(state["data"])
-        for key in ("stage_index", "step", "global_step", "best_val", "best_state", "bad_validations",
-                    "reference_loss", "train_seconds", "history", "stage_summaries"):
-            setattr(self, key, state[key])
-        self.time_limited = bool(state.get("time_limited", False))  # absent from older checkpoints
-        self.stage_deadline = state.get("stage_deadline")
-        state["fingerprint"] = self.fingerprint
-        self._good = state
-        return state["optimizer"]
-
-    def _fingerprint_differences(self, saved: dict | None) -> list[str]:
-        """``'field: saved -> now'`` for every field of the fingerprint that differs."""
-        return fingerprint_differences(saved, self.fingerprint)
 
     # ------------------------------------------------------------------- train
     def fit(self) -> TrainResult:
@@ -655,42 +493,3 @@ class Trainer:
     def _stage_out_of_time(self) -> bool:
         """Whether the running stage has spent its share of ``time_limit`` (see ``stage_time_weights``)."""
         return self.stage_deadline is not None and self.train_seconds >= self.stage_deadline
-
-    def _any_rank(self, flag: bool) -> bool:
-        """``flag`` or'ed over the processes (every rank must stop together, or the others hang)."""
-        if self.world > 1:
-            t = torch.tensor([float(flag)], device=self.device)
-            dist.all_reduce(t)
-            return bool(t.item() > 0)
-        return flag
-
-    def _guard(self, loss_value: float, params: list[nn.Parameter], stage: Stage) -> None:
-        bad = not math.isfinite(loss_value) or loss_value > self.divergence_factor * max(self.reference_loss, 1e-30)
-        if not bad:
-            grads = [p.grad for p in params if p.grad is not None]
-            # one host sync: a NaN/inf entry makes its tensor's sum non-finite; a non-finite sum of finite
-            # entries (overflow) is then told apart by the exact per-tensor test
-            if grads and not bool(torch.isfinite(torch.stack([g.sum() for g in grads])).all()):
-                bad = any(not torch.isfinite(g).all() for g in grads)
-        if self._any_rank(bad):
-            self._diverged(stage, f"loss {loss_value:.4g} (first validation loss {self.reference_loss:.4g})",
-                           "Lower the learning rate or set grad_clip.")
-
-    def _diverged(self, stage: Stage, what: str, advice: str, taken: bool = False) -> None:
-        """Restore the best weights, roll the checkpoint back to the last good state, and raise.
-
-        ``taken``: the step at fault is the one just taken (else the one about to be).
-        """
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        d = 0 if taken else 1
-        where = f"stage {stage.name!r}, step {self.step + d} (global step {self.global_step + d})"
-        path = self._checkpoint_path()
-        kept = ""
-        if path is not None and self._good is not None:
-            self._write(self._good)  # never leave a checkpoint written after the blow-up on disk
-            kept = (f"; the checkpoint {path} holds the last good state (stage {self._good['stage_index'] + 1}, "
-                    f"step {self._good['step']}); resume from it with other settings via on_mismatch='resume'")
-        raise TrainingDivergedError(
-            f"training diverged at {where}: {what}. The model holds the best weights seen so far{kept}. {advice}"
-        )

@@ -100,7 +100,7 @@ def _train(net: SLoGNet, Yin: torch.Tensor, X: torch.Tensor, Ybin: torch.Tensor,
 
     One problem per step; the first fifth of the training problems (at least
     one) is held out for validation and best-model selection. A NaN loss stops
-    training with :class:`~unrolled.core.train.TrainingDivergedError`.
+    training with :class:`~unrolled.core.train_result.TrainingDivergedError`.
     """
     targets = torch.stack([X, Ybin.to(X.dtype)], dim=1)  # (B, 2, N, P): sources and the binary observation
 

@@ -8,6 +8,7 @@ from unrolled.experiments.report import markdown_table, save_figure
 from unrolled.experiments.slognet import (
     FULL_TABLE2,
     LABELS,
+    QUICK_TABLE2,
     PAPER_ADMM_NOTE,
     PAPER_TRAINING,
     RECOVERED_RE,
@@ -18,8 +19,23 @@ from unrolled.experiments.slognet_scoring import _fmt
 __all__ = ["table2_markdown", "plot_table2"]
 
 
-def table2_markdown(cfg: Table2Config, rows: list[dict]) -> str:
-    """Tables: SLoG-Net beside the paper's Table II; ADMM (raw, prior scale, oracle scale); training."""
+def _command(cfg: Table2Config, seed: int) -> str:
+    """The command line that reproduces ``cfg`` (or a pointer to results.json for custom settings)."""
+    flags = "" if seed == 0 else f" --seed {seed}"
+    if cfg == FULL_TABLE2:
+        return f"`OMP_NUM_THREADS=1 unrolled reproduce slognet-table2{flags} --out OUT`"
+    if cfg == QUICK_TABLE2:
+        return f"`OMP_NUM_THREADS=1 unrolled reproduce slognet-table2 --quick{flags} --out OUT`"
+    return (f"`unrolled reproduce slognet-table2{flags} --out OUT` with `--set` for the settings that differ "
+            "from the full run (all settings are in results.json, key config)")
+
+
+def table2_markdown(cfg: Table2Config, rows: list[dict], seed: int = 0) -> str:
+    """Tables: SLoG-Net beside the paper's Table II; ADMM (raw, prior scale, oracle scale); training.
+
+    Besides the paper's MRE and ACC, every method gets the support F1 score (same ``kappa``), which, unlike
+    ACC, is 0 for an all-zero output.
+    """
     full = cfg == FULL_TABLE2
     parts = [
         "# SLoG-Net paper, Table II: recovery on different graphs\n",
@@ -27,19 +43,22 @@ def table2_markdown(cfg: Table2Config, rows: list[dict]) -> str:
         f"(eta = 0), P = {cfg.n_signals} signals per problem, each with its own filter (L = 5, phi = 1), "
         f"Bernoulli(0.15)-Gaussian sources; {cfg.n_test} test problems per graph. RE is the sign-invariant "
         "relative error of X (per problem, then the mean = MRE); ACC the support accuracy with kappa = 0.1 "
-        "(magnitudes on both sides, all N P entries count). MRE of g compares the inverse-filter response "
+        "(magnitudes on both sides, all N P entries count); F1 the support F1 score 2 TP / (2 TP + FP + FN) "
+        "with the same kappa (per problem, then the mean; not in the paper). An all-zero output scores "
+        "ACC 0.861 here but F1 = 0. MRE of g compares the inverse-filter response "
         "with 1/h~. Paper values are from its Table II (SLoG-Net only).\n",
+        f"Command: {_command(cfg, seed)} (results in OUT/slognet-table2/).\n",
         "## SLoG-Net (trained) beside the paper\n",
     ]
-    header = ["graph", "N", "MRE X", "paper", "MRE g", "paper", "ACC", "paper", "median ‖P⊥g‖", "paper",
-              "untrained MRE / ACC"]
+    header = ["graph", "N", "MRE X", "paper", "MRE g", "paper", "ACC", "paper", "F1", "median ‖P⊥g‖", "paper",
+              "untrained MRE / ACC / F1"]
     body = []
     for r in rows:
         s, p, u = r["slognet"], r["paper"], r["slognet_untrained"]
         body.append([LABELS[r["graph"]], r["N"], _fmt(s["mre_x"]), _fmt(p["mre_x"]), _fmt(s["mre_g"]),
-                     _fmt(p["mre_g"]), _fmt(s["acc"]), _fmt(p["acc"]),
+                     _fmt(p["mre_g"]), _fmt(s["acc"]), _fmt(p["acc"]), _fmt(s["f1"]),
                      _fmt(r["p_perp_g_median"], 2), _fmt(p["p_perp_g"]),
-                     f"{_fmt(u['mre_x'])} / {_fmt(u['acc'])}"])
+                     f"{_fmt(u['mre_x'])} / {_fmt(u['acc'])} / {_fmt(u['f1'])}"])
     parts.append(markdown_table(header, body) + "\n")
     parts.append("The untrained column is the initialisation (" + (
         f"{cfg.n_layers} ADMM iterations from zero, d = {cfg.d})" if cfg.init == "admm" else "random, paper)")
@@ -59,13 +78,14 @@ def table2_markdown(cfg: Table2Config, rows: list[dict]) -> str:
         "most likely against the ground truth (closest to *oracle scale*). **Paper: not reported** -- "
         + PAPER_ADMM_NOTE + "\n")
     header = ["graph", "MRE raw", "MRE prior scale", "MRE oracle scale", "ACC raw", "ACC prior scale",
-              "ACC oracle scale", "recovered", "converged", "median iters", "s / problem", "paper ADMM"]
+              "ACC oracle scale", "F1 raw", "F1 prior scale", "F1 oracle scale", "recovered", "converged", "median iters", "s / problem", "paper ADMM"]
     body = []
     for r in rows:
         a = r["admm"]
         body.append([LABELS[r["graph"]], _fmt(a["raw"]["mre_x"]), _fmt(a["prior_scale"]["mre_x"]),
                      _fmt(a["oracle_scale"]["mre_x"]), _fmt(a["raw"]["acc"]), _fmt(a["prior_scale"]["acc"]),
-                     _fmt(a["oracle_scale"]["acc"]), f"{100 * a['recovered_fraction']:.0f}%",
+                     _fmt(a["oracle_scale"]["acc"]), _fmt(a["raw"]["f1"]), _fmt(a["prior_scale"]["f1"]),
+                     _fmt(a["oracle_scale"]["f1"]), f"{100 * a['recovered_fraction']:.0f}%",
                      f"{100 * a['converged_fraction']:.0f}%",
                      f"{a['median_iterations']:.0f}", _fmt(a["seconds_per_problem"]), "not reported"])
     parts.append(markdown_table(header, body) + "\n")
@@ -109,25 +129,29 @@ def plot_table2(path: Path, rows: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     names = [LABELS[r["graph"]] for r in rows]
-    series = {
-        "SLoG-Net (ours)": ([r["slognet"]["mre_x"] for r in rows], [r["slognet"]["acc"] for r in rows]),
-        "SLoG-Net (paper)": ([r["paper"]["mre_x"] for r in rows], [r["paper"]["acc"] for r in rows]),
-        "ADMM prior scale": ([r["admm"]["prior_scale"]["mre_x"] for r in rows],
-                             [r["admm"]["prior_scale"]["acc"] for r in rows]),
-        "ADMM oracle scale": ([r["admm"]["oracle_scale"]["mre_x"] for r in rows],
-                              [r["admm"]["oracle_scale"]["acc"] for r in rows]),
+    def col(part, key):
+        return [part(r)[key] for r in rows]
+
+    series = {  # label: (MRE, ACC, F1); the paper reports no F1
+        "SLoG-Net (ours)": tuple(col(lambda r: r["slognet"], k) for k in ("mre_x", "acc", "f1")),
+        "SLoG-Net (paper)": (col(lambda r: r["paper"], "mre_x"), col(lambda r: r["paper"], "acc"), None),
+        "ADMM prior scale": tuple(col(lambda r: r["admm"]["prior_scale"], k) for k in ("mre_x", "acc", "f1")),
+        "ADMM oracle scale": tuple(col(lambda r: r["admm"]["oracle_scale"], k) for k in ("mre_x", "acc", "f1")),
     }
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     width = 0.8 / len(series)
-    for j, (label, (mre, acc)) in enumerate(series.items()):
+    for j, (label, values) in enumerate(series.items()):
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(names))]
-        axes[0].bar(xs, mre, width, label=label)
-        axes[1].bar(xs, acc, width, label=label)
-    for ax, title in zip(axes, ("MRE of X (lower is better)", "ACC, kappa = 0.1 (higher is better)")):
+        for ax, v in zip(axes, values):
+            if v is not None:
+                ax.bar(xs, v, width, label=label, color=f"C{j}")
+    for ax, title in zip(axes, ("MRE of X (lower is better)", "ACC, kappa = 0.1 (higher is better)",
+                                "support F1, kappa = 0.1 (higher is better)")):
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names)
         ax.set_title(title)
         ax.grid(True, axis="y", alpha=0.3)
     axes[1].set_ylim(0.5, 1.0)
+    axes[2].set_ylim(0.0, 1.0)
     axes[0].legend(fontsize=8)
     save_figure(fig, path)
