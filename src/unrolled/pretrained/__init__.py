@@ -208,9 +208,9 @@ def _graph(net, ev, n_test, seed, baseline):
 
     def score(X_hat):
         res = {}
-        _per_problem(res, "mre_x", relative_error(X_hat, X, reduction="none"))
-        _per_problem(res, "acc", support_accuracy(X_hat, X, reduction="none"))
-        _per_problem(res, "f1", support_f1(X_hat, X))
+        per_problem(res, "mre_x", relative_error(X_hat, X, reduction="none"))
+        per_problem(res, "acc", support_accuracy(X_hat, X, reduction="none"))
+        per_problem(res, "f1", support_f1(X_hat, X))
         return res
 
     out = score(net(Y))
@@ -271,10 +271,10 @@ def _classification(net, ev, n_test, seed, baseline):
 
     def score(beta):
         res = {}
-        _per_problem(res, "cosine", torch.nn.functional.cosine_similarity(beta, beta_true, dim=-1, eps=1e-12))
-        _per_problem(res, "holdout_accuracy", (((Xh @ beta[..., None])[..., 0] * yh) > 0).double().mean(-1))
+        per_problem(res, "cosine", torch.nn.functional.cosine_similarity(beta, beta_true, dim=-1, eps=1e-12))
+        per_problem(res, "holdout_accuracy", (((Xh @ beta[..., None])[..., 0] * yh) > 0).double().mean(-1))
         top = beta.abs().argsort(-1, descending=True)[:, :k]
-        _per_problem(res, f"true_in_top{k}", (top < k).double().mean(-1))
+        per_problem(res, f"true_in_top{k}", (top < k).double().mean(-1))
         return res
 
     dtype = next(net.parameters()).dtype
