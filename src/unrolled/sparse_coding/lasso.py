@@ -118,11 +118,59 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+import numpy as np
+
 from unrolled.core.result import SolverResult
-from unrolled.core.validation import check_int, check_positive
+from unrolled.core.validation import check_int, check_positive, from_numpy
 from unrolled.sparse_coding.solvers import check_measurements, lasso_kkt_violation
 
 __all__ = ["lasso"]
+
+METHODS = ("auto", "numba", "torch")
+
+
+def _lasso_numba(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws_size: int, max_epochs: int,
+                 polish: bool, inner_frac: float = 0.01) -> SolverResult:
+    """CPU path: the compiled per-problem kernel of :mod:`unrolled.sparse_coding.lasso_cd` (batched over problems)."""
+    import numba
+
+    from unrolled.sparse_coding.lasso_cd import lasso_cd_batch
+
+    B, n = y.shape[0], A.shape[1]
+    G = (A.T @ A).contiguous().numpy()          # (n, n), once
+    C = (y @ A).contiguous().numpy()            # (B, n), c_b = A^T y_b
+    yy = (0.5 * (y.double() * y.double()).sum(1)).numpy()
+    X = np.zeros((B, n), dtype=C.dtype)
+    n_iter = np.zeros(B, dtype=np.int64)
+    viol = np.zeros(B)
+    h_obj = np.zeros((B, max_iter))
+    h_crit = np.zeros((B, max_iter))
+    h_ws = np.zeros((B, max_iter), dtype=np.int64)
+    h_ep = np.zeros((B, max_iter), dtype=np.int64)
+    h_pol = np.zeros((B, max_iter), dtype=np.bool_)
+    pivot_tol = 1e-10 if C.dtype == np.float64 else 1e-5
+    lasso_cd_batch(G, C, yy, float(lam), float(tol), max_iter, ws_size, max_epochs, inner_frac, polish, pivot_tol,
+                   8 * numba.get_num_threads(), X, n_iter, viol, h_obj, h_crit, h_ws, h_ep, h_pol)
+    if not np.isfinite(viol).all():
+        raise FloatingPointError("lasso diverged: non-finite KKT violation (data of a dtype too narrow for it?)")
+    # history in the format of the torch path: per outer iteration t, problems done before t at their final values
+    T = int(n_iter.max()) if B else 0
+    history: dict[str, list] = {"objective": [], "criterion": [], "ws_size": [], "inner_iter": [], "polished": []}
+    if T:
+        t = np.arange(T)
+        last = np.clip(np.minimum(t[None, :], n_iter[:, None] - 1), 0, None)
+        rows = np.arange(B)[:, None]
+        done0 = (n_iter == 0)[:, None]
+        obj = np.where(done0, yy[:, None], h_obj[rows, last])
+        crit = np.where(done0, viol[:, None], h_crit[rows, last])
+        live = t[None, :] < n_iter[:, None]
+        history["objective"] = obj.mean(0).tolist()
+        history["criterion"] = crit.max(0).tolist()
+        history["ws_size"] = np.where(live, h_ws[:, :T], 0).max(0).tolist()
+        history["inner_iter"] = np.where(live, h_ep[:, :T], 0).max(0).tolist()
+        history["polished"] = (live & h_pol[:, :T]).sum(0).tolist()
+    return SolverResult(x=torch.from_numpy(X), n_iter=torch.from_numpy(n_iter), converged=torch.from_numpy(viol < tol),
+                        history=history)
 
 
 def _soft(z: Tensor, t) -> Tensor:
@@ -282,8 +330,8 @@ def _lasso(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws_size:
 
 
 def lasso(
-    y: Tensor,
-    A: Tensor,
+    y: Tensor | np.ndarray,
+    A: Tensor | np.ndarray,
     lam: float,
     *,
     max_iter: int = 50,
@@ -291,16 +339,17 @@ def lasso(
     ws_size: int = 32,
     inner_max_iter: int = 500,
     check_every: int = 10,
-    polish: bool = True,
+    polish: bool | None = None,
     bucket: int = 16,
+    method: str = "auto",
 ) -> SolverResult:
     r"""Solve a batch of Lasso problems :eq:`lasso` by working sets (see the module docstring).
 
     Parameters
     ----------
-    y : Tensor
-        ``(B, m)`` measurements, or a single ``(m,)`` vector.
-    A : Tensor
+    y : Tensor or numpy.ndarray
+        ``(B, m)`` measurements, or a single ``(m,)`` vector (numpy arrays are converted).
+    A : Tensor or numpy.ndarray
         ``(m, n)`` dictionary, same dtype and device as ``y``.
     lam : float
         Regularisation weight :math:`\lambda > 0` in the scaling of :eq:`lasso`
@@ -312,13 +361,23 @@ def lasso(
         (the criterion of :func:`~unrolled.sparse_coding.solvers.fista`); a problem is done at
         the first outer iteration where it is strictly below ``tol``.
     ws_size : int, optional
-        First working-set size :math:`k_0 \ge 1` (then doubled with the support).
+        First working-set size :math:`k_0 \ge 1` (then grown with the support).
     inner_max_iter : int, optional
-        Cap on restricted FISTA iterations per outer iteration, ``>= 1``.
+        Cap per outer iteration on the restricted FISTA iterations (``'torch'``) or the
+        coordinate-descent epochs (``'numba'``), ``>= 1``.
     check_every : int, optional
-        Inner iterations between two restricted KKT checks (host synchronisations), ``>= 1``.
-    polish : bool, optional
-        Try the exact sign-pattern solve (step 3) after each restricted solve.
+        Inner iterations between two restricted KKT checks (host synchronisations) of the
+        ``'torch'`` method, ``>= 1``.
+    polish : bool or None, optional
+        Try the exact sign-pattern solve (step 3) after the restricted solves. ``None``: on for
+        ``'torch'``, off for ``'numba'`` (where it was measured slower, see the module docstring).
+    bucket : int, optional
+        ``'torch'`` only: working-set sizes are rounded up to a multiple of it, ``>= 1``.
+    method : {'auto', 'numba', 'torch'}, optional
+        ``'numba'``: the compiled per-problem coordinate-descent kernel
+        (:mod:`unrolled.sparse_coding.lasso_cd`, CPU tensors only, ``numba.get_num_threads()``
+        threads); ``'torch'``: the batched torch working-set solver above (any device);
+        ``'auto'``: ``'numba'`` for CPU tensors, ``'torch'`` otherwise.
 
     Returns
     -------
@@ -344,6 +403,9 @@ def lasso(
     >>> bool(res.converged.all())
     True
     """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    y, A = from_numpy(y), from_numpy(A)
     yb, unbatched = check_measurements(y, A)
     m, n = A.shape
     lam = check_positive("lam", lam)
@@ -353,10 +415,18 @@ def lasso(
     inner_max_iter = check_int("inner_max_iter", inner_max_iter, minimum=1)
     check_every = check_int("check_every", check_every, minimum=1)
     bucket = check_int("bucket", bucket, minimum=1)
-    if not isinstance(polish, bool):
-        raise ValueError(f"polish must be a bool, got {polish!r}")
-    with torch.no_grad():
-        res = _lasso(yb.detach(), A.detach(), lam, max_iter, tol, ws_size, inner_max_iter, check_every, polish, bucket)
+    if polish is not None and not isinstance(polish, bool):
+        raise ValueError(f"polish must be a bool or None, got {polish!r}")
+    if method == "auto":
+        method = "numba" if yb.device.type == "cpu" else "torch"
+    if method == "numba":
+        if yb.device.type != "cpu":
+            raise ValueError(f"method='numba' needs CPU tensors, got y on {yb.device}; use method='torch'")
+        res = _lasso_numba(yb.detach(), A.detach(), lam, max_iter, tol, ws_size, inner_max_iter, bool(polish))
+    else:
+        with torch.no_grad():
+            res = _lasso(yb.detach(), A.detach(), lam, max_iter, tol, ws_size, inner_max_iter, check_every,
+                         True if polish is None else polish, bucket)
     if unbatched:
         return SolverResult(x=res.x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history)
     return res
