@@ -61,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads and numba.set_num_threads (default: leave as is)")
     ap.add_argument("--no-torch-lasso", action="store_true", help="skip lasso(method='torch')")
+    ap.add_argument("--no-skglm", action="store_true", help="skip the skglm loop (its numba compilation takes seconds)")
     ap.add_argument("--device", default="cpu", help="device of the batched torch solvers")
     ap.add_argument("--out", default=None, help="optional JSON file for the results")
     args = ap.parse_args(argv)
@@ -141,9 +142,12 @@ def measure(args: argparse.Namespace) -> dict:
                        "iter_unit": "epochs"}
     codes["sklearn"] = X
     try:
+        if args.no_skglm:
+            raise ImportError
         from skglm import Lasso as SkglmLasso
     except ImportError:  # optional reference
-        rows["skglm"] = {"label": "skglm Lasso (loop)", "skipped": "skglm not installed"}
+        rows["skglm"] = {"label": "skglm Lasso (loop)",
+                         "skipped": "--no-skglm" if args.no_skglm else "skglm not installed"}
     else:
         make = lambda: SkglmLasso(alpha=alpha, fit_intercept=False, tol=args.sklearn_tol, max_iter=100)  # noqa: E731
         make().fit(A_np, Y_np[0])  # numba compilation
