@@ -212,3 +212,22 @@ def test_bad_tensors_name_themselves():
         lasso(y, bad, 0.1)
     with pytest.raises(ValueError, match="y"):
         lasso(y.numpy().astype(np.int64), A, 0.1)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-9), (torch.float32, 1e-4)])
+def test_numba_polish_is_exact_and_refuses_singular_blocks(dtype, tol):
+    """polish=True on the CPU kernel: kept polishes solve eq. (kkt) to rounding; duplicated columns (G_SS singular)."""
+    prob = SparseCodingProblem(m=30, n=40, p=0.15, snr_db=30.0, seed=3)
+    A = torch.cat([prob.A, prob.A[:, :10]], dim=1)
+    y, _ = prob.sample(6, torch.Generator().manual_seed(2))
+    res = lasso(y.to(dtype), A.to(dtype), 0.05, tol=tol, method="numba", polish=True)
+    assert res.converged.all() and res.x.dtype == dtype and torch.isfinite(res.x).all()
+    F = lasso_objective(y, A, res.x.double(), 0.05)
+    F_sk = lasso_objective(y, A, _sklearn(y, A, 0.05), 0.05)
+    assert torch.all((F - F_sk) / F_sk < (1e-9 if dtype == torch.float64 else 1e-5))
+    # on a problem without duplicates the polish is kept and exact to rounding
+    y2, _ = prob.sample(6, torch.Generator().manual_seed(3))
+    res2 = lasso(y2, prob.A, 0.05, tol=1e-9, method="numba", polish=True)
+    assert sum(res2.history["polished"]) > 0
+    on_err, off_err = _kkt(y2, prob.A, res2.x, 0.05)
+    assert on_err.max() < 1e-11 and off_err.max() < 1e-11
