@@ -95,7 +95,14 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
 * the polish (right-looking Cholesky on the support, exact KKT 1e-14 instead of 1e-6) cut the
   outer iterations from 5.9 to 3.9 but doubled the time (6.0-6.9x instead of 10-13x), so it is
   off by default for ``'numba'``;
-* two numba threads did not beat one on this loaded machine (9.7-9.9x vs 10.0-13.1x).
+* two numba threads did not beat one on this loaded machine (9.7-9.9x vs 10.0-13.1x);
+* tried and dropped (kernel alone, old and new alternately in one process, 1000 problems,
+  load average 3): storing :math:`1/G_{ii}` and skipping zero coordinates with
+  :math:`|g_i| \le \lambda` (0.128-0.157 s vs 0.137-0.149 s); an inner tolerance relative to
+  the violation outside the working set (outer iterations 5.9 -> 4.9, time 0.25-0.29 s vs
+  0.23-0.29 s). Neither moved the time, so the epochs themselves (37 per problem) and their
+  per-coordinate bookkeeping are what is left; Anderson acceleration of the epochs (as in
+  skglm) is the next candidate, not yet measured.
 
 Result, ``python -m unrolled.experiments.bench_lasso_sklearn --threads T`` (the defaults of
 ``unrolled benchmark lasso-vs-sklearn``), three runs per thread setting, load average 4.5-6.1
