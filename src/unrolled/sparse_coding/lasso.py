@@ -89,9 +89,11 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
   are selected with ``np.partition``, and scratch buffers are allocated once per chunk of
   problems: 0.40-0.47 s (10-13x the sklearn loop side by side, one thread);
 * first working-set size 16 / 32 / 48 (inner fraction 0.01): 11.5-13.8x / 10.0-10.7x /
-  8.6-9.2x (one pair of runs each, noisy); inner fraction 0.1 / 0.01 / 0.001 at ``ws_size``
-  64: 8.1 / 5.7 / 3.9 outer iterations (0.01 was fastest: fewer full checks, each
-  :math:`|S|\,n` flops, without over-solving a working set that is still missing coordinates);
+  8.6-9.2x (one pair of runs each, noisy); inner fraction 0.1 / 0.01 / 0 (each working set
+  solved to ``tol / 2``) at ``ws_size`` 64, before the growing working set: 8.1 / 5.7 / 3.9
+  outer iterations, 0.67 / 0.54 / 0.77 s; 0.001 at ``ws_size`` 32: 0.59-0.60 s against
+  0.45-0.47 s for 0.01 (fewer full checks, each :math:`|S|\,n` flops, without over-solving a
+  working set that still misses coordinates);
 * the polish (right-looking Cholesky on the support, exact KKT 1e-14 instead of 1e-6) cut the
   outer iterations from 5.9 to 3.9 but doubled the time (6.0-6.9x instead of 10-13x), so it is
   off by default for ``'numba'``;
@@ -100,9 +102,12 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
   load average 3): storing :math:`1/G_{ii}` and skipping zero coordinates with
   :math:`|g_i| \le \lambda` (0.128-0.157 s vs 0.137-0.149 s); an inner tolerance relative to
   the violation outside the working set (outer iterations 5.9 -> 4.9, time 0.25-0.29 s vs
-  0.23-0.29 s). Neither moved the time, so the epochs themselves (37 per problem) and their
-  per-coordinate bookkeeping are what is left; Anderson acceleration of the epochs (as in
-  skglm) is the next candidate, not yet measured.
+  0.23-0.29 s); Anderson extrapolation of the last 6 CD iterates every 5 epochs, kept when the
+  restricted objective decreases (as in skglm): epochs 37 -> 30 per problem, time 0.153-0.165 s
+  vs 0.153-0.164 s. None moved the time (the sklearn loop took 1.5-1.9 s in those runs, so the
+  kernel sits at 10-12x however the iterations are counted); where the rest goes was not
+  resolved (symbol-level ``perf`` sees one inlined kernel, and timings on this shared machine
+  varied by 1.5x between identical runs).
 
 Result, ``python -m unrolled.experiments.bench_lasso_sklearn --threads T`` (the defaults of
 ``unrolled benchmark lasso-vs-sklearn``), three runs per thread setting, load average 4.5-6.1
@@ -115,10 +120,11 @@ on the 2 CPUs; every solver at the same objective, max :math:`(F - F^*)/F^*` 4.8
 * two threads (numba's default here): ``lasso`` 0.55-0.82 s, 5.2-8.9x the sklearn loop: with
   four other jobs on the two CPUs the second thread only oversubscribes them.
 
-So on this shared machine the issue's 20x is not reached (10.7-16.3x with one thread); the
-time left is bookkeeping per coordinate and per outer iteration, not arithmetic (float32
-inputs, half the bytes and twice the SIMD width, were only 15% faster: 0.34 s against 0.39-0.41
-s, objective within 5e-10 of the float64 solution at ``tol=1e-4``).
+So on this shared machine the issue's 20x is not reached (10.7-16.3x with one thread). The
+time left is not in what the iteration counts measure: fewer epochs or outer iterations (above)
+did not make it faster, and float32 inputs (half the bytes, twice the SIMD width) were only 15%
+faster (0.34 s against 0.39-0.41 s, objective within 5e-10 of the float64 solution at
+``tol=1e-4``).
 
 Notes
 -----
