@@ -1,4 +1,4 @@
-"""The working-set Lasso: KKT conditions, agreement with scikit-learn, edge cases, input errors."""
+"""The working-set Lasso (both methods): KKT conditions, agreement with scikit-learn, edge cases, input errors."""
 
 from __future__ import annotations
 
@@ -35,12 +35,16 @@ def _sklearn(y, A, lam):
     return torch.tensor(np.array(out))
 
 
-@pytest.mark.parametrize("m,n,B,lam", [(30, 60, 8, 0.05), (60, 40, 5, 0.02), (50, 200, 6, 0.1)])
-def test_kkt_and_sklearn_agreement(m, n, B, lam):
+METHODS = ["numba", "torch"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("m,n,B,lam", [(30, 60, 8, 0.05), (60, 40, 5, 0.02), (50, 200, 6, 0.1), (40, 90, 1, 0.05)])
+def test_kkt_and_sklearn_agreement(m, n, B, lam, method):
     prob = SparseCodingProblem(m=m, n=n, p=0.15, snr_db=30.0, seed=m + n)
     y, _ = prob.sample(B, torch.Generator().manual_seed(1))
     A = prob.A
-    res = lasso(y, A, lam, tol=1e-9)
+    res = lasso(y, A, lam, tol=1e-9, method=method)
     assert res.converged.all() and res.x.shape == (B, n) and res.n_iter.shape == (B,)
     on_err, off_err = _kkt(y, A, res.x, lam)
     assert on_err.max() < 1e-7 and off_err.max() < 1e-7
@@ -55,70 +59,133 @@ def test_kkt_and_sklearn_agreement(m, n, B, lam):
     assert len(res.history["objective"]) == len(res.history["criterion"])
 
 
-def test_lam_above_lam_max_gives_zero_without_iterations():
+@pytest.mark.parametrize("method", METHODS)
+def test_lam_above_lam_max_gives_zero_without_iterations(method):
     prob = SparseCodingProblem(m=20, n=30, p=0.2, seed=1)
     y, _ = prob.sample(4, torch.Generator().manual_seed(0))
     lam_max = (y @ prob.A).abs().amax(1)
-    res = lasso(y, prob.A, float(lam_max.max()) * 1.01)
+    res = lasso(y, prob.A, float(lam_max.max()) * 1.01, method=method)
     assert torch.equal(res.x, torch.zeros_like(res.x))
     assert res.converged.all() and torch.equal(res.n_iter, torch.zeros(4, dtype=torch.int64))
     # mixed batch: lam between the problems' lam_max values, zero exactly where lam >= lam_max_b
     lam = float(lam_max.median())
-    res = lasso(y, prob.A, lam)
+    res = lasso(y, prob.A, lam, method=method)
     assert torch.equal((res.x == 0).all(1), lam_max <= lam)
 
 
-def test_duplicated_columns():
+@pytest.mark.parametrize("method", METHODS)
+def test_duplicated_columns(method):
     prob = SparseCodingProblem(m=30, n=40, p=0.15, snr_db=30.0, seed=3)
     A = torch.cat([prob.A, prob.A[:, :10]], dim=1)  # columns 40..49 duplicate 0..9: G_SS can be singular
     y, _ = prob.sample(6, torch.Generator().manual_seed(2))
     lam = 0.05
-    res = lasso(y, A, lam, tol=1e-8)
+    res = lasso(y, A, lam, tol=1e-8, method=method)
     assert res.converged.all()
     on_err, off_err = _kkt(y, A, res.x, lam)
     assert on_err.max() < 1e-6 and off_err.max() < 1e-6
+    assert ((res.x[:, :10] != 0) & (res.x[:, 40:] != 0)).any()  # a singular G_SS did occur
     F_sk = lasso_objective(y, A, _sklearn(y, A, lam), lam)
     assert torch.all((lasso_objective(y, A, res.x, lam) - F_sk) / F_sk < 1e-8)
     # the merged weights of a duplicated pair match the solution without duplicates
-    ref = lasso(y, prob.A, lam, tol=1e-10).x
+    ref = lasso(y, prob.A, lam, tol=1e-10, method=method).x
     merged = res.x[:, :40].clone()
     merged[:, :10] += res.x[:, 40:]
     torch.testing.assert_close(merged, ref, atol=1e-6, rtol=0)
 
 
-def test_single_and_unbatched_problems_agree_with_the_batch():
+@pytest.mark.parametrize("method", METHODS)
+def test_single_and_unbatched_problems_agree_with_the_batch(method):
     prob = SparseCodingProblem(m=40, n=80, p=0.1, snr_db=30.0, seed=4)
     y, _ = prob.sample(5, torch.Generator().manual_seed(3))
-    batch = lasso(y, prob.A, 0.05, tol=1e-10)
-    one = lasso(y[2:3], prob.A, 0.05, tol=1e-10)
-    single = lasso(y[2], prob.A, 0.05, tol=1e-10)
+    batch = lasso(y, prob.A, 0.05, tol=1e-10, method=method)
+    one = lasso(y[2:3], prob.A, 0.05, tol=1e-10, method=method)
+    single = lasso(y[2], prob.A, 0.05, tol=1e-10, method=method)
     assert one.x.shape == (1, 80) and single.x.shape == (80,)
     assert single.n_iter.dim() == 0 and single.converged.dim() == 0 and bool(single.converged)
     torch.testing.assert_close(single.x, batch.x[2], atol=1e-9, rtol=0)
     torch.testing.assert_close(one.x[0], batch.x[2], atol=1e-9, rtol=0)
 
 
-def test_float32():
+@pytest.mark.parametrize("method", METHODS)
+def test_float32(method):
     prob = SparseCodingProblem(m=50, n=100, p=0.1, snr_db=30.0, seed=5)
     y, _ = prob.sample(8, torch.Generator().manual_seed(4))
-    res = lasso(y.float(), prob.A.float(), 0.05, tol=1e-4)
+    res = lasso(y.float(), prob.A.float(), 0.05, tol=1e-4, method=method)
     assert res.x.dtype == torch.float32 and res.converged.all()
-    ref = lasso(y, prob.A, 0.05, tol=1e-10).x
+    ref = _sklearn(y, prob.A, 0.05)
     F, F_ref = lasso_objective(y, prob.A, res.x.double(), 0.05), lasso_objective(y, prob.A, ref, 0.05)
     assert torch.all((F - F_ref) / F_ref < 1e-5)
 
 
-def test_max_iter_cap_reports_not_converged():
+@pytest.mark.parametrize("method", METHODS)
+def test_zero_column(method):
+    prob = SparseCodingProblem(m=30, n=50, p=0.15, snr_db=30.0, seed=8)
+    A = prob.A.clone()
+    A[:, 7] = 0.0
+    y, _ = prob.sample(5, torch.Generator().manual_seed(6))
+    res = lasso(y, A, 0.05, tol=1e-9, method=method)
+    assert res.converged.all() and torch.all(res.x[:, 7] == 0) and torch.isfinite(res.x).all()
+    on_err, off_err = _kkt(y, A, res.x, 0.05)
+    assert on_err.max() < 1e-7 and off_err.max() < 1e-7
+    F_sk = lasso_objective(y, A, _sklearn(y, A, 0.05), 0.05)
+    assert torch.all((lasso_objective(y, A, res.x, 0.05) - F_sk) / F_sk < 1e-9)
+
+
+def test_methods_agree_and_numpy_input():
+    prob = SparseCodingProblem(m=60, n=120, p=0.1, snr_db=30.0, seed=9)
+    y, _ = prob.sample(20, torch.Generator().manual_seed(7))
+    a = lasso(y, prob.A, 0.05, tol=1e-10, method="numba")
+    b = lasso(y, prob.A, 0.05, tol=1e-10, method="torch")
+    auto = lasso(y, prob.A, 0.05, tol=1e-10)  # CPU tensors: the numba kernel
+    assert torch.equal(auto.x, a.x)
+    Fa, Fb = lasso_objective(y, prob.A, a.x, 0.05), lasso_objective(y, prob.A, b.x, 0.05)
+    assert torch.all((Fa - Fb).abs() / Fb < 1e-12)
+    torch.testing.assert_close(a.x, b.x, atol=1e-7, rtol=0)  # unique solution (Gaussian A, general position)
+    nb = lasso(y.numpy(), prob.A.numpy(), 0.05, tol=1e-10)
+    assert isinstance(nb.x, torch.Tensor) and torch.equal(nb.x, a.x)
+    for res in (a, b):  # one history entry per outer iteration, in the same format
+        assert set(res.history) == {"objective", "criterion", "ws_size", "inner_iter", "polished"}
+        assert all(len(v) == int(res.n_iter.max()) for v in res.history.values())
+        assert res.history["criterion"][-1] < 1e-10 and res.history["objective"][-1] == pytest.approx(float(Fa.mean()))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_unequal_column_norms_and_what_a_wrong_diagonal_would_give(method):
+    """Columns of squared norms 0.25..4: the CD step must threshold at lam / G_ii, not lam.
+
+    A kernel thresholding at ``lam`` (the diagonal scaling forgotten) would converge to the
+    weighted-l1 point computed below as ``bug``; the independent KKT check rejects that point,
+    so this test fails on that bug.
+    """
+    prob = SparseCodingProblem(m=40, n=80, p=0.15, snr_db=30.0, seed=10)
+    scale = torch.linspace(0.5, 2.0, 80, dtype=torch.float64)
+    A = prob.A * scale
+    y, _ = prob.sample(6, torch.Generator().manual_seed(8))
+    lam = 0.05
+    res = lasso(y, A, lam, tol=1e-9, method=method)
+    on_err, off_err = _kkt(y, A, res.x, lam)
+    assert on_err.max() < 1e-7 and off_err.max() < 1e-7
+    F_sk = lasso_objective(y, A, _sklearn(y, A, lam), lam)
+    assert torch.all((lasso_objective(y, A, res.x, lam) - F_sk) / F_sk < 1e-9)
+    # fixed point of CD with soft(z, lam): min 0.5||y - Ax||^2 + lam sum_i G_ii |x_i|, i.e. a Lasso in
+    # x' = d * x over the columns A / d (d = diag G)
+    d = (A * A).sum(0)
+    bug = lasso(y, A / d, lam, tol=1e-10, method=method).x / d
+    assert max(t.max() for t in _kkt(y, A, bug, lam)) > 1e-2
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_max_iter_cap_reports_not_converged(method):
     prob = SparseCodingProblem(m=50, n=200, p=0.2, snr_db=30.0, seed=6)
     y, _ = prob.sample(4, torch.Generator().manual_seed(5))
-    res = lasso(y, prob.A, 0.01, max_iter=1, ws_size=2, inner_max_iter=1, polish=False, tol=1e-12)
+    res = lasso(y, prob.A, 0.01, max_iter=1, ws_size=2, inner_max_iter=1, polish=False, tol=1e-12, method=method)
     assert not res.converged.any() and torch.equal(res.n_iter, torch.ones(4, dtype=torch.int64))
 
 
 @pytest.mark.parametrize("kwargs,name", [
     (dict(lam=0.0), "lam"), (dict(lam=-1.0), "lam"), (dict(max_iter=0), "max_iter"), (dict(tol=-1.0), "tol"),
     (dict(ws_size=0), "ws_size"), (dict(inner_max_iter=0), "inner_max_iter"), (dict(check_every=0), "check_every"),
-    (dict(polish=1), "polish"), (dict(bucket=0), "bucket"),
+    (dict(polish=1), "polish"), (dict(bucket=0), "bucket"), (dict(method="cd"), "method"),
 ])
 def test_bad_arguments_name_themselves(kwargs, name):
     A = torch.randn(5, 8, dtype=torch.float64)
@@ -144,4 +211,23 @@ def test_bad_tensors_name_themselves():
     with pytest.raises(ValueError, match="A"):
         lasso(y, bad, 0.1)
     with pytest.raises(ValueError, match="y"):
-        lasso(y.numpy(), A, 0.1)
+        lasso(y.numpy().astype(np.int64), A, 0.1)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-9), (torch.float32, 1e-4)])
+def test_numba_polish_is_exact_and_refuses_singular_blocks(dtype, tol):
+    """polish=True on the CPU kernel: kept polishes solve eq. (kkt) to rounding; duplicated columns (G_SS singular)."""
+    prob = SparseCodingProblem(m=30, n=40, p=0.15, snr_db=30.0, seed=3)
+    A = torch.cat([prob.A, prob.A[:, :10]], dim=1)
+    y, _ = prob.sample(6, torch.Generator().manual_seed(2))
+    res = lasso(y.to(dtype), A.to(dtype), 0.05, tol=tol, method="numba", polish=True)
+    assert res.converged.all() and res.x.dtype == dtype and torch.isfinite(res.x).all()
+    F = lasso_objective(y, A, res.x.double(), 0.05)
+    F_sk = lasso_objective(y, A, _sklearn(y, A, 0.05), 0.05)
+    assert torch.all((F - F_sk) / F_sk < (1e-9 if dtype == torch.float64 else 1e-5))
+    # on a problem without duplicates the polish is kept and exact to rounding
+    y2, _ = prob.sample(6, torch.Generator().manual_seed(3))
+    res2 = lasso(y2, prob.A, 0.05, tol=1e-9, method="numba", polish=True)
+    assert sum(res2.history["polished"]) > 0
+    on_err, off_err = _kkt(y2, prob.A, res2.x, 0.05)
+    assert on_err.max() < 1e-11 and off_err.max() < 1e-11

@@ -4,7 +4,10 @@ Draws ``--n-problems`` noisy sparse-coding problems sharing one dictionary
 (:class:`~unrolled.sparse_coding.data.SparseCodingProblem`, SNR 40 dB) and solves
 them with
 
-* ``lasso`` (batched working sets, this library's reference solver),
+* ``lasso`` (this library's reference solver; on CPU its compiled per-problem
+  working-set coordinate-descent kernel, ``method='numba'``),
+* ``lasso(method='torch')`` (the batched torch working-set solver that CUDA tensors
+  use; on CPU it is the "before" row of issue 30),
 * ``fista`` (batched, the algorithm the nets unroll),
 * a loop of ``sklearn.linear_model.Lasso(alpha=lam/m, fit_intercept=False)``
   (its objective is ours divided by ``m``),
@@ -15,10 +18,13 @@ timing each with ``time.perf_counter`` side by side in the same process. Every
 result is scored on the same float64 objective ``F(x) = 0.5||y - Ax||^2 +
 lam||x||_1`` against the best of all solvers per problem, ``F*``: the table
 reports mean and max ``(F - F*) / F*`` next to the times, and the ratio
-``reference time / lasso time`` (> 1: ``lasso`` is faster). The torch thread
-count and the machine's load are printed with the table; ``--threads`` sets
-``torch.set_num_threads`` (the sklearn / skglm loops run single-problem
-Cython / numba code, one thread).
+``reference time / lasso time`` (> 1: ``lasso`` is faster). The torch and
+numba thread counts and the machine's load are printed with the table;
+``--threads`` sets ``torch.set_num_threads`` and ``numba.set_num_threads`` (the
+sklearn / skglm loops run single-problem Cython / numba code, one thread). The
+first call of the numba kernel in a process compiles it (or loads it from
+numba's cache); that call runs on two problems before the timed region and its
+time is reported as ``jit_first_call_s``.
 
 Examples
 --------
@@ -52,7 +58,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tol", type=float, default=1e-6, help="lasso / FISTA tolerance on the normalised KKT violation")
     ap.add_argument("--sklearn-tol", type=float, default=1e-6, help="sklearn / skglm tol (duality-gap based)")
     ap.add_argument("--no-fista", action="store_true", help="skip FISTA (the slowest)")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: leave as is)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads and numba.set_num_threads (default: leave as is)")
+    ap.add_argument("--no-torch-lasso", action="store_true", help="skip lasso(method='torch')")
+    ap.add_argument("--no-skglm", action="store_true", help="skip the skglm loop (its numba compilation takes seconds)")
     ap.add_argument("--device", default="cpu", help="device of the batched torch solvers")
     ap.add_argument("--out", default=None, help="optional JSON file for the results")
     args = ap.parse_args(argv)
@@ -77,8 +86,11 @@ def _loop(make, A_np: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float, np.
 
 def measure(args: argparse.Namespace) -> dict:
     """Run every solver and return the measurements."""
+    import numba
+
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     prob = SparseCodingProblem(m=args.m, n=args.n, p=args.p, snr_db=args.snr, seed=args.seed, device=args.device)
     y, _ = prob.sample(args.n_problems, torch.Generator().manual_seed(args.seed + 1))
     A = prob.A
@@ -88,18 +100,30 @@ def measure(args: argparse.Namespace) -> dict:
     rows: dict[str, dict] = {}
     codes: dict[str, np.ndarray] = {}
 
-    # warm-ups (allocator, numba compilation) outside the timed regions
+    # warm-ups (allocator, numba compilation or cache load) outside the timed regions
+    t0 = time.perf_counter()
     lasso(y[:2], A, args.lam)
+    jit_s = time.perf_counter() - t0
+    if not args.no_torch_lasso:
+        lasso(y[:2], A, args.lam, method="torch")
     fista(y[:2], A, args.lam, max_iter=5, tol=0.0)
     sync(args.device)
 
+    method = "numba" if args.device == "cpu" else "torch"
     t0 = time.perf_counter()
     res = lasso(y, A, args.lam, tol=args.tol)
     sync(args.device)
-    rows["lasso"] = {"label": "unrolled lasso (batched, working sets)", "seconds": time.perf_counter() - t0,
+    rows["lasso"] = {"label": f"unrolled lasso (method='{method}')", "seconds": time.perf_counter() - t0,
                      "mean_iter": float(res.n_iter.double().mean()), "converged": int(res.converged.sum()),
                      "iter_unit": "outer", "ws_size": res.history["ws_size"], "inner_iter": res.history["inner_iter"]}
     codes["lasso"] = res.x.cpu().numpy()
+    if method == "numba" and not args.no_torch_lasso:
+        t0 = time.perf_counter()
+        rt = lasso(y, A, args.lam, tol=args.tol, method="torch")
+        rows["lasso_torch"] = {"label": "unrolled lasso (method='torch', batched torch working sets)",
+                               "seconds": time.perf_counter() - t0, "mean_iter": float(rt.n_iter.double().mean()),
+                               "converged": int(rt.converged.sum()), "iter_unit": "outer"}
+        codes["lasso_torch"] = rt.x.cpu().numpy()
 
     if not args.no_fista:
         t0 = time.perf_counter()
@@ -118,9 +142,12 @@ def measure(args: argparse.Namespace) -> dict:
                        "iter_unit": "epochs"}
     codes["sklearn"] = X
     try:
+        if args.no_skglm:
+            raise ImportError
         from skglm import Lasso as SkglmLasso
     except ImportError:  # optional reference
-        rows["skglm"] = {"label": "skglm Lasso (loop)", "skipped": "skglm not installed"}
+        rows["skglm"] = {"label": "skglm Lasso (loop)",
+                         "skipped": "--no-skglm" if args.no_skglm else "skglm not installed"}
     else:
         make = lambda: SkglmLasso(alpha=alpha, fit_intercept=False, tol=args.sklearn_tol, max_iter=100)  # noqa: E731
         make().fit(A_np, Y_np[0])  # numba compilation
@@ -142,16 +169,28 @@ def measure(args: argparse.Namespace) -> dict:
     ratios = [ratio_row(case, rows["lasso"]["label"], rows[k]["label"], t_lasso, rows[k]["seconds"],
                         f"max (F-F*)/F* lasso {rows['lasso']['max_rel_gap']:.1e}, reference {rows[k]['max_rel_gap']:.1e}")
               for k in ("sklearn", "skglm") if "seconds" in rows[k]]
-    if "fista" in rows:
-        ratios.append(ratio_row(case, rows["fista"]["label"], rows["sklearn"]["label"], rows["fista"]["seconds"],
-                                rows["sklearn"]["seconds"], f"max (F-F*)/F* fista {rows['fista']['max_rel_gap']:.1e}"))
+    for k in ("lasso_torch", "fista"):
+        if k in rows:
+            ratios.append(ratio_row(case, rows[k]["label"], rows["sklearn"]["label"], rows[k]["seconds"],
+                                    rows["sklearn"]["seconds"], f"max (F-F*)/F* {k} {rows[k]['max_rel_gap']:.1e}"))
+    machine = machine_info(args.device)
+    machine.update(numba_threads=numba.get_num_threads(), numba_threading_layer=_threading_layer(numba),
+                   jit_first_call_s=jit_s)
     return {
         "config": {k: v for k, v in vars(args).items() if k != "out"},
         "problem": prob.config(),
         "solvers": rows,
         "ratios": ratios,
-        "machine": machine_info(args.device),
+        "machine": machine,
     }
+
+
+def _threading_layer(numba) -> str:
+    """The numba threading layer in use ('unknown' before any parallel kernel ran)."""
+    try:
+        return str(numba.threading_layer())
+    except ValueError:
+        return "unknown"
 
 
 def markdown_table(r: dict) -> str:
@@ -161,7 +200,9 @@ def markdown_table(r: dict) -> str:
         f"{c['n_problems']} problems, A {c['m']}x{c['n']}, p={c['p']}, SNR {c['snr']} dB, lam={c['lam']}; "
         f"lasso/fista tol={c['tol']} (KKT), sklearn/skglm tol={c['sklearn_tol']}; device {mach['device']}",
         f"threads: torch {mach['torch_threads']} (interop {mach['interop_threads']}), "
-        f"OMP_NUM_THREADS={mach['OMP_NUM_THREADS']}, {mach['cpu_count']} CPUs, load avg {mach['load_avg_1min']}",
+        f"OMP_NUM_THREADS={mach['OMP_NUM_THREADS']}, numba {mach['numba_threads']} "
+        f"({mach['numba_threading_layer']} layer), {mach['cpu_count']} CPUs, load avg {mach['load_avg_1min']}; "
+        f"lasso's first call (numba compile or cache load, 2 problems, untimed) {mach['jit_first_call_s']:.2f} s",
         "",
         "| solver | wall s | time / lasso time | mean (F-F*)/F* | max (F-F*)/F* | mean iter |",
         "|---|---:|---:|---:|---:|---:|",
@@ -173,8 +214,9 @@ def markdown_table(r: dict) -> str:
         lines.append(f"| {s['label']} | {s['seconds']:.3f} | {s['ratio_over_lasso']:.1f}x | {s['mean_rel_gap']:.1e} "
                      f"| {s['max_rel_gap']:.1e} | {s['mean_iter']:.1f} {s['iter_unit']} |")
     ls = r["solvers"]["lasso"]
-    lines += ["", f"lasso working-set sizes per outer iteration {ls['ws_size']}, "
-                  f"restricted FISTA iterations {ls['inner_iter']}"]
+    inner = "coordinate-descent epochs" if "numba" in ls["label"] else "restricted FISTA iterations"
+    lines += ["", f"lasso working-set sizes per outer iteration (batch max) {ls['ws_size']}, "
+                  f"{inner} (batch max) {ls['inner_iter']}"]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-r"""A fast batched Lasso solver: working sets, a restricted FISTA and an exact sign-pattern polish.
+r"""A fast batched Lasso solver: working sets with compiled coordinate descent (CPU) or a restricted FISTA (torch).
 
 :func:`lasso` solves, for every row :math:`y_b` of a batch sharing one dictionary ``A``,
 
@@ -26,17 +26,33 @@ and the stopping criterion is the normalised violation of :eq:`kkt`
 coordinates. In particular :math:`x = 0` is the solution iff
 :math:`\lambda \ge \lambda_{\max} = \|A^T y\|_\infty`.
 
-Algorithm
----------
-Every product uses :math:`G` and :math:`c`, computed once (the data never enters again), so the
-cost of the full KKT check is one ``(B, n) @ (n, n)`` product. Per outer iteration ``t``:
+Methods
+-------
+Both methods use only :math:`G` and :math:`c`, computed once by two torch products (the data
+never enters again), and the same stopping criterion on all ``n`` coordinates.
+
+* ``method='numba'`` (the default for CPU tensors): one compiled task per problem
+  (:mod:`unrolled.sparse_coding.lasso_cd`, ``numba.prange`` over chunks of problems): coordinate
+  descent on a working set that only grows (support plus the worst violators of :eq:`kkt`),
+  with :math:`G_{WW}` gathered once per coordinate that enters it, inner epochs until the
+  restricted violation is below ``0.01`` of the full one (or ``tol / 2``), then the full check
+  with :math:`g` recomputed from scratch. The exact sign-pattern polish below exists there too
+  (``polish=True``) but is off by default (measured slower, see below).
+* ``method='torch'`` (the default for CUDA tensors; any device): the batched steps 1-4 below,
+  all problems advanced together with batched tensor products.
+
+Algorithm of ``method='torch'``
+-------------------------------
+Every product uses :math:`G` and :math:`c`, so the cost of the full KKT check is one
+``(B, n) @ (n, n)`` product. Per outer iteration ``t``:
 
 1. **Working set.** Each live problem keeps its current support and adds the coordinates of
    largest :math:`|g_i| - \lambda` (its worst violators of :eq:`kkt`), up to
    :math:`k_t = \min(n, \max(k_{t-1}, 2\,|\mathrm{supp}\,x|))` coordinates, with
-   :math:`k_0` = ``ws_size`` (the doubling rule of celer / skglm). One ``k_t`` serves the whole
-   batch (a problem that needs fewer coordinates gets a few extra ones, which is harmless: the
-   restricted problem over any superset of the support has the same solution).
+   :math:`k_0` = ``ws_size`` (the doubling rule of celer / skglm), rounded up to a multiple of
+   ``bucket`` and grouped by size (a problem that needs fewer coordinates gets a few extra ones,
+   which is harmless: the restricted problem over any superset of the support has the same
+   solution).
 2. **Restricted solve.** On the gathered block :math:`G_{WW}` ``(B, k, k)`` and :math:`c_W`, a
    batched FISTA with gradient-based adaptive restart (O'Donoghue & Candès, 2015), step
    :math:`1/L_W` from a power-iteration estimate of :math:`\|G_{WW}\|_2` (times 1.15),
@@ -54,61 +70,73 @@ cost of the full KKT check is one ``(B, n) @ (n, n)`` product. Per outer iterati
 
 What chose the design
 ---------------------
-Measured on the benchmark problem (1000 problems, ``A`` 250 x 500, :math:`\lambda = 0.1`, SNR 40
-dB, supports of 61 non-zeros on average and 103 at most; float64, 2 shared CPU cores; see
-``unrolled benchmark lasso-vs-sklearn``):
+Issue 30 asks for 20x the scikit-learn loop on the benchmark problem (1000 problems, ``A``
+250 x 500, :math:`\lambda = 0.1`, SNR 40 dB, 61 non-zeros per solution on average; ``unrolled
+benchmark lasso-vs-sklearn``). Measured on 2 shared CPU cores under load average 5-7 (so all
+absolute times are inflated and noisy; ratios were measured side by side in one process):
 
-* a ``(1000, 500) @ (500, 500)`` product (one full gradient) takes 10-17 ms, a gather of
-  ``(1000, 64, 64)`` Gram blocks 5 ms (flat ``index_select``; advanced indexing ``G[i, j]``
-  took 24 ms), a batched product with them 2-5 ms, a batched Cholesky factorisation 23 ms;
-* coordinate descent on the working set, batched over problems in PyTorch, costs one Python
-  step per coordinate: 11-20 s for the benchmark (Python overhead dominates), so the inner
-  solver is a batched first-order method instead;
-* a primal-dual active-set (semismooth Newton) iteration without continuation diverged on 17 of
-  1000 problems and cycled; the polish above is that Newton step, but used only when it is
-  verifiably correct, with the convergent FISTA underneath;
-* first working-set size ``ws_size``: 16 / 32 / 64 took 2.6 / 1.0 / 3.4 s on the benchmark (one
-  run, 2 torch threads on a loaded machine), hence 32; one torch thread was 10x faster than two
-  on that busy machine (oversubscription), so the benchmark states its thread count.
+* the batched torch solver (``method='torch'``) tops out at 0.8-1.9x the sklearn loop: its
+  time goes to memory-bound batched products over ``(B, k, k)`` Gram blocks (2-5 ms each),
+  batched Cholesky factorisations (23 ms), working sets padded to the batch's largest support,
+  and Python work per outer iteration (earlier profile: restricted FISTA 1.5 s, polish 1.5 s,
+  power iterations 0.7 s of a 4.8 s solve); coordinate descent batched in torch costs one
+  Python step per coordinate (11-20 s). So the CPU path is a compiled per-problem kernel;
+* numba kernel, first version (top-k by ``argsort`` and :math:`G_{WW}` re-gathered every outer
+  iteration, polish with a scalar Cholesky): 1.15-1.4 s for the 1000 problems (~5x). Micro
+  timings: gathering a 100 x 100 block 15 us, ``argsort`` of 250 scores 15 us, one epoch's 61
+  updates of length 100 1 us per problem, i.e. bookkeeping, not arithmetic, dominated;
+* hence the working set only grows (each column of :math:`G_{WW}` gathered once), violators
+  are selected with ``np.partition``, and scratch buffers are allocated once per chunk of
+  problems: 0.40-0.47 s (10-13x the sklearn loop side by side, one thread);
+* first working-set size 16 / 32 / 48 (inner fraction 0.01): 11.5-13.8x / 10.0-10.7x /
+  8.6-9.2x (one pair of runs each, noisy); inner fraction 0.1 / 0.01 / 0 (each working set
+  solved to ``tol / 2``) at ``ws_size`` 64, before the growing working set: 8.1 / 5.7 / 3.9
+  outer iterations, 0.67 / 0.54 / 0.77 s; 0.001 at ``ws_size`` 32: 0.59-0.60 s against
+  0.45-0.47 s for 0.01 (fewer full checks, each :math:`|S|\,n` flops, without over-solving a
+  working set that still misses coordinates);
+* the polish (right-looking Cholesky on the support, exact KKT 1e-14 instead of 1e-6) cut the
+  outer iterations from 5.9 to 3.9 but doubled the time (6.0-6.9x instead of 10-13x), so it is
+  off by default for ``'numba'``;
+* two numba threads did not beat one on this loaded machine (9.7-9.9x vs 10.0-13.1x);
+* tried and dropped (kernel alone, old and new alternately in one process, 1000 problems,
+  load average 3): storing :math:`1/G_{ii}` and skipping zero coordinates with
+  :math:`|g_i| \le \lambda` (0.128-0.157 s vs 0.137-0.149 s); an inner tolerance relative to
+  the violation outside the working set (outer iterations 5.9 -> 4.9, time 0.25-0.29 s vs
+  0.23-0.29 s); Anderson extrapolation of the last 6 CD iterates every 5 epochs, kept when the
+  restricted objective decreases (as in skglm): epochs 37 -> 30 per problem, time 0.153-0.165 s
+  vs 0.153-0.164 s. None moved the time (the sklearn loop took 1.5-1.9 s in those runs, so the
+  kernel sits at 10-12x however the iterations are counted); where the rest goes was not
+  resolved (symbol-level ``perf`` sees one inlined kernel, and timings on this shared machine
+  varied by 1.5x between identical runs).
 
-Profile and variants tried for the 20x goal (issue 30; same benchmark problem, float64, one
-torch thread, load average 5-6 on 2 shared cores, so absolute times are about 2.5x those above;
-variants compared with the shipped solver alternately in one process):
+Result, ``python -m unrolled.experiments.bench_lasso_sklearn --threads T`` (the defaults of
+``unrolled benchmark lasso-vs-sklearn``), three runs per thread setting, load average 4.5-6.1
+on the 2 CPUs; every solver at the same objective, max :math:`(F - F^*)/F^*` 4.8e-14 for
+``lasso``, 1.7e-11 for the sklearn loop, 2.2e-7 for skglm:
 
-* where the time goes (wall time per phase, summed over a 4.8 s solve of 9 outer iterations,
-  working-set sizes 32, 64, 128, 144, 128, 112, 80, 80, 80): restricted FISTA 1.49 s, polish
-  (batched Cholesky on the whole working set) 1.50 s, power iterations for :math:`L_W` 0.68 s,
-  Gram-block gathers 0.37 s, the rest (full KKT products ``(B, n) @ (n, n)``, top-k, scatters)
-  about 0.75 s. Outer iterations 6-9 exist for a handful of problems whose criterion creeps
-  from 3e-4 to below 1e-6; the polish is accepted on 963, 781, 252, 584, 330, 39 problems in
-  the first six;
-* float32 restricted FISTA (then the float64 polish and full check): 5.5-6.0 s vs 5.6-5.8 s for
-  float64, no gain (the casts and the extra float64 block product that the polish then needs
-  cost about what the narrower FISTA saves; not profiled further);
-* 4 instead of 8 power iterations: the underestimated :math:`L_W` made the float64 restricted
-  FISTA diverge (objective gap 2e+84 on one problem); kept 8;
-* polish factorising only the support (compacted to the front, factor size the group's largest
-  support instead of the working-set size): 4.9-5.6 s vs 4.1-5.2 s (3 alternating runs), no
-  gain; the advanced-indexing gather of the compacted block (24 ms-class, see above) is the
-  likely cost.
+* one thread (torch and numba): ``lasso`` 0.31-0.47 s, i.e. 10.7x / 16.3x / 13.6x the sklearn
+  loop (4.8-6.4 s), 16.5-19.9x the skglm loop, 10-12x ``method='torch'`` (3.9-5.1 s) and
+  44-50x ``fista`` (15.6-21.1 s, 310 iterations);
+* two threads (numba's default here): ``lasso`` 0.55-0.82 s, 5.2-8.9x the sklearn loop: with
+  four other jobs on the two CPUs the second thread only oversubscribes them.
 
-So the remaining gap to 20x is structural (a solve at ~0.15 s needs at most ~5 full products
-and ~5 batched factorisations in all, with almost no Python work per outer iteration), not a
-matter of these constants: the next candidates, not yet measured, are a homotopy / LARS-style
-path batched over problems, and grouping problems by support size so the late outer
-iterations run on a few small blocks.
-
-Result, ``unrolled benchmark lasso-vs-sklearn`` (torch 1 thread, load average 3.4 on 2 cores):
-``lasso`` 1.7 s (4.3 outer iterations), the sklearn loop 3.2 s, skglm loop 12.0 s, ``fista``
-10.4 s, all at the same objective (relative gaps below 3e-7). That is 1.9x the sklearn loop,
-short of the 20x goal: the time goes to the restricted products over ``(B, k, k)`` Gram blocks
-(memory-bound, 2-5 ms each) and to working sets padded to the batch's largest support.
+So on this shared machine the issue's 20x is not reached (10.7-16.3x with one thread). The
+time left is not in what the iteration counts measure: fewer epochs or outer iterations (above)
+did not make it faster, and float32 inputs (half the bytes, twice the SIMD width) were only 15%
+faster (0.34 s against 0.39-0.41 s, objective within 5e-10 of the float64 solution at
+``tol=1e-4``).
 
 Notes
 -----
-Runs under :func:`torch.no_grad` in the dtype and on the device of the inputs; host
-synchronisations are one per outer iteration and one every ``check_every`` inner
-iterations, never one per problem. float32 inputs are solved in float32: the attainable
+Runs in the dtype and on the device of the inputs (``'torch'`` under :func:`torch.no_grad`,
+with host synchronisations once per outer iteration and once every ``check_every`` inner
+iterations, never one per problem; ``'numba'`` on CPU with ``numba.get_num_threads()``
+threads — set them with ``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``). The first call of
+``'numba'`` for a dtype compiles the kernel (20-60 s on the loaded benchmark machine) and
+stores it in numba's cache (``__pycache__`` beside the module, else the user cache directory);
+later processes load it (about 1-1.5 s for the first call). Where no cache directory is
+writable numba compiles in memory in every process, silently (checked with a read-only source
+tree and home directory). float32 inputs are solved in float32: the attainable
 normalised violation is then about ``1e-4`` (the rounding of :math:`c - Gx` relative to
 :math:`\lambda`), so use ``tol >= 1e-4`` there or pass float64.
 """
@@ -118,11 +146,59 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+import numpy as np
+
 from unrolled.core.result import SolverResult
-from unrolled.core.validation import check_int, check_positive
+from unrolled.core.validation import check_int, check_positive, from_numpy
 from unrolled.sparse_coding.solvers import check_measurements, lasso_kkt_violation
 
 __all__ = ["lasso"]
+
+METHODS = ("auto", "numba", "torch")
+
+
+def _lasso_numba(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws_size: int, max_epochs: int,
+                 polish: bool, inner_frac: float = 0.01) -> SolverResult:
+    """CPU path: the compiled per-problem kernel of :mod:`unrolled.sparse_coding.lasso_cd` (batched over problems)."""
+    import numba
+
+    from unrolled.sparse_coding.lasso_cd import lasso_cd_batch
+
+    B, n = y.shape[0], A.shape[1]
+    G = (A.T @ A).contiguous().numpy()          # (n, n), once
+    C = (y @ A).contiguous().numpy()            # (B, n), c_b = A^T y_b
+    yy = (0.5 * (y.double() * y.double()).sum(1)).numpy()
+    X = np.zeros((B, n), dtype=C.dtype)
+    n_iter = np.zeros(B, dtype=np.int64)
+    viol = np.zeros(B)
+    h_obj = np.zeros((B, max_iter))
+    h_crit = np.zeros((B, max_iter))
+    h_ws = np.zeros((B, max_iter), dtype=np.int64)
+    h_ep = np.zeros((B, max_iter), dtype=np.int64)
+    h_pol = np.zeros((B, max_iter), dtype=np.bool_)
+    pivot_tol = 1e-10 if C.dtype == np.float64 else 1e-5
+    lasso_cd_batch(G, C, yy, float(lam), float(tol), max_iter, ws_size, max_epochs, inner_frac, polish, pivot_tol,
+                   8 * numba.get_num_threads(), X, n_iter, viol, h_obj, h_crit, h_ws, h_ep, h_pol)
+    if not np.isfinite(viol).all():
+        raise FloatingPointError("lasso diverged: non-finite KKT violation (data of a dtype too narrow for it?)")
+    # history in the format of the torch path: per outer iteration t, problems done before t at their final values
+    T = int(n_iter.max()) if B else 0
+    history: dict[str, list] = {"objective": [], "criterion": [], "ws_size": [], "inner_iter": [], "polished": []}
+    if T:
+        t = np.arange(T)
+        last = np.clip(np.minimum(t[None, :], n_iter[:, None] - 1), 0, None)
+        rows = np.arange(B)[:, None]
+        done0 = (n_iter == 0)[:, None]
+        obj = np.where(done0, yy[:, None], h_obj[rows, last])
+        crit = np.where(done0, viol[:, None], h_crit[rows, last])
+        live = t[None, :] < n_iter[:, None]
+        history["objective"] = obj.mean(0).tolist()
+        history["criterion"] = crit.max(0).tolist()
+        history["ws_size"] = np.where(live, h_ws[:, :T], 0).max(0).tolist()
+        history["inner_iter"] = np.where(live, h_ep[:, :T], 0).max(0).tolist()
+        history["polished"] = (live & h_pol[:, :T]).sum(0).tolist()
+    return SolverResult(x=torch.from_numpy(X), n_iter=torch.from_numpy(n_iter), converged=torch.from_numpy(viol < tol),
+                        history=history)
 
 
 def _soft(z: Tensor, t) -> Tensor:
@@ -282,8 +358,8 @@ def _lasso(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws_size:
 
 
 def lasso(
-    y: Tensor,
-    A: Tensor,
+    y: Tensor | np.ndarray,
+    A: Tensor | np.ndarray,
     lam: float,
     *,
     max_iter: int = 50,
@@ -291,16 +367,17 @@ def lasso(
     ws_size: int = 32,
     inner_max_iter: int = 500,
     check_every: int = 10,
-    polish: bool = True,
+    polish: bool | None = None,
     bucket: int = 16,
+    method: str = "auto",
 ) -> SolverResult:
     r"""Solve a batch of Lasso problems :eq:`lasso` by working sets (see the module docstring).
 
     Parameters
     ----------
-    y : Tensor
-        ``(B, m)`` measurements, or a single ``(m,)`` vector.
-    A : Tensor
+    y : Tensor or numpy.ndarray
+        ``(B, m)`` measurements, or a single ``(m,)`` vector (numpy arrays are converted).
+    A : Tensor or numpy.ndarray
         ``(m, n)`` dictionary, same dtype and device as ``y``.
     lam : float
         Regularisation weight :math:`\lambda > 0` in the scaling of :eq:`lasso`
@@ -312,13 +389,23 @@ def lasso(
         (the criterion of :func:`~unrolled.sparse_coding.solvers.fista`); a problem is done at
         the first outer iteration where it is strictly below ``tol``.
     ws_size : int, optional
-        First working-set size :math:`k_0 \ge 1` (then doubled with the support).
+        First working-set size :math:`k_0 \ge 1` (then grown with the support).
     inner_max_iter : int, optional
-        Cap on restricted FISTA iterations per outer iteration, ``>= 1``.
+        Cap per outer iteration on the restricted FISTA iterations (``'torch'``) or the
+        coordinate-descent epochs (``'numba'``), ``>= 1``.
     check_every : int, optional
-        Inner iterations between two restricted KKT checks (host synchronisations), ``>= 1``.
-    polish : bool, optional
-        Try the exact sign-pattern solve (step 3) after each restricted solve.
+        Inner iterations between two restricted KKT checks (host synchronisations) of the
+        ``'torch'`` method, ``>= 1``.
+    polish : bool or None, optional
+        Try the exact sign-pattern solve (step 3) after the restricted solves. ``None``: on for
+        ``'torch'``, off for ``'numba'`` (where it was measured slower, see the module docstring).
+    bucket : int, optional
+        ``'torch'`` only: working-set sizes are rounded up to a multiple of it, ``>= 1``.
+    method : {'auto', 'numba', 'torch'}, optional
+        ``'numba'``: the compiled per-problem coordinate-descent kernel
+        (:mod:`unrolled.sparse_coding.lasso_cd`, CPU tensors only, ``numba.get_num_threads()``
+        threads); ``'torch'``: the batched torch working-set solver above (any device);
+        ``'auto'``: ``'numba'`` for CPU tensors, ``'torch'`` otherwise.
 
     Returns
     -------
@@ -344,6 +431,9 @@ def lasso(
     >>> bool(res.converged.all())
     True
     """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    y, A = from_numpy(y), from_numpy(A)
     yb, unbatched = check_measurements(y, A)
     m, n = A.shape
     lam = check_positive("lam", lam)
@@ -353,10 +443,18 @@ def lasso(
     inner_max_iter = check_int("inner_max_iter", inner_max_iter, minimum=1)
     check_every = check_int("check_every", check_every, minimum=1)
     bucket = check_int("bucket", bucket, minimum=1)
-    if not isinstance(polish, bool):
-        raise ValueError(f"polish must be a bool, got {polish!r}")
-    with torch.no_grad():
-        res = _lasso(yb.detach(), A.detach(), lam, max_iter, tol, ws_size, inner_max_iter, check_every, polish, bucket)
+    if polish is not None and not isinstance(polish, bool):
+        raise ValueError(f"polish must be a bool or None, got {polish!r}")
+    if method == "auto":
+        method = "numba" if yb.device.type == "cpu" else "torch"
+    if method == "numba":
+        if yb.device.type != "cpu":
+            raise ValueError(f"method='numba' needs CPU tensors, got y on {yb.device}; use method='torch'")
+        res = _lasso_numba(yb.detach(), A.detach(), lam, max_iter, tol, ws_size, inner_max_iter, bool(polish))
+    else:
+        with torch.no_grad():
+            res = _lasso(yb.detach(), A.detach(), lam, max_iter, tol, ws_size, inner_max_iter, check_every,
+                         True if polish is None else polish, bucket)
     if unbatched:
         return SolverResult(x=res.x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history)
     return res
