@@ -127,6 +127,7 @@ def test_reproduce_set_reaches_the_experiment_config(tmp_path):
 def test_every_option_has_help_and_shows_its_default(capsys):
     parser = build_parser()
     for cmd, sub in parser._subparsers._group_actions[0].choices.items():
+        assert sub.description, f"`unrolled {cmd} --help` says nothing about what {cmd} does"
         for action in sub._actions:
             if not action.option_strings:
                 continue
@@ -170,19 +171,27 @@ def test_every_declared_experiment_config_resolves_to_a_dataclass():
         assert EXPERIMENTS[name].settings(), name
 
 
-def test_threads_option_sets_torch_threads(tmp_path, capsys):
+def test_threads_option_sets_torch_and_numba_threads(tmp_path, capsys):
+    import numba
     import torch
 
-    before = torch.get_num_threads()
+    before, numba_before = torch.get_num_threads(), numba.get_num_threads()
     try:
+        assert main(["train", "--model", "lista-cp", "--small", "--layers", "1", "--steps", "1", "--n-val", "4",
+                     "--batch-size", "2", "--schedule", "end-to-end", "--threads", "1", "--no-progress",
+                     "--out", str(tmp_path / "s")]) == 0
+        assert torch.get_num_threads() == 1
+        assert numba.get_num_threads() == 1  # the Lasso kernel's prange is bounded too
         assert main(["train", "--model", "lista-cp", "--small", "--layers", "1", "--steps", "1", "--n-val", "4",
                      "--batch-size", "2", "--schedule", "end-to-end", "--threads", "2", "--no-progress",
                      "--out", str(tmp_path / "t")]) == 0
         assert torch.get_num_threads() == 2
+        assert numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
         assert main(["train", "--threads", "0", "--out", str(tmp_path / "u")]) == 2
         assert "--threads must be >= 1" in capsys.readouterr().err
     finally:
         torch.set_num_threads(before)
+        numba.set_num_threads(numba_before)
 
 
 def test_train_with_the_ekf_optimizer(tmp_path):

@@ -372,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete the experiment's training checkpoints under OUT/NAME first (start every training "
                         "over instead of resuming)")
     p.set_defaults(func=cmd_reproduce)
+    for action in sub._choices_actions:  # `unrolled CMD --help` opens with the line `unrolled --help` shows for it
+        sub_parser = sub.choices[action.dest]
+        if sub_parser.description is None:
+            sub_parser.description = action.help
     return parser
 
 
@@ -387,6 +391,13 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
+def _set_numba_threads(threads: int) -> None:
+    """``--threads`` bounds numba's parallel kernels (the Lasso solver) as well as torch."""
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     threads = getattr(args, "threads", None)
@@ -395,6 +406,7 @@ def _main(argv: list[str] | None) -> int:
             print(f"error: --threads must be >= 1, got {threads}", file=sys.stderr)
             return 2
         torch.set_num_threads(threads)
+        _set_numba_threads(threads)
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as e:
