@@ -93,8 +93,8 @@ def posterior_active(y: Tensor, Phi: Tensor, gamma: Tensor, lam: float) -> tuple
     instead of ``O(n^2 m)``. Problems are grouped by ``k`` (rounded up to a multiple of 4, each group padded with
     atoms at ``gamma = 0``, which leave ``M`` block-identity) so that a few problems with large active sets do
     not set the size of the whole batch; groups with ``k > n`` use :func:`posterior` on their active columns
-(one factorisation for the whole group when all its problems share one ``gamma``, as at the start). ``q`` is returned
-    as zero where ``gamma = 0`` (the EM and MacKay updates keep those atoms at zero whatever ``q`` is); its
+    (one factorisation for the whole group when all its problems share one ``gamma``, as at the start). ``q`` is
+    returned as zero where ``gamma = 0`` (the EM and MacKay updates keep those atoms at zero whatever ``q`` is); its
     rounding error relative to ``q_i`` is about ``eps / (gamma_i q_i)``, small for hyperparameters above a
     pruning threshold. One host synchronisation (the group sizes).
     """
