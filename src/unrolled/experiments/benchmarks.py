@@ -23,7 +23,8 @@ def _names(only: Iterable[str] | None, skip: Iterable[str]) -> list[str]:
         if unknown:
             raise ValueError(f"{arg} names unknown benchmarks {unknown}; choose from {sorted(BENCHMARKS)}")
     chosen = list(only) if only is not None else included
-    return [n for n in chosen if n not in set(skip)]
+    skipped = set(skip)
+    return [n for n in chosen if n not in skipped]
 
 
 def run_all(out_dir="unrolled-bench", *, only: Iterable[str] | None = None, skip: Iterable[str] = (),

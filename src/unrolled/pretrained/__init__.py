@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from unrolled.pretrained import _imaging, _lowrank, _nmf, _segmentation  # the newer families' kinds
 from unrolled.pretrained._common import per_problem
 
 __all__ = ["list_pretrained", "load_pretrained", "model_card", "card", "model_dir", "evaluate", "tolerance",
@@ -286,8 +287,6 @@ def _classification(net, ev, n_test, seed, baseline):
         base = {key: v for key, v in score(b).items() if not key.endswith("_std")}
     return out, base
 
-
-from unrolled.pretrained import _imaging, _lowrank, _nmf, _segmentation  # noqa: E402  (the newer families' kinds)
 
 _KINDS = {"sbl-support": _sbl_support, "sbl-doa": _sbl_doa, "sparse-coding": _sparse_coding,
           "graph-source-localization": _graph, "separation": _separation, "classification": _classification,

@@ -15,6 +15,11 @@ def per_problem(out: dict, key: str, values: torch.Tensor) -> None:
     out[f"{key}_std"] = float(v.std()) if v.numel() > 1 else 0.0
 
 
+def without_std(metrics: dict) -> dict:
+    """``metrics`` less their ``*_std`` spreads (a baseline is reported as its values only)."""
+    return {k: v for k, v in metrics.items() if not k.endswith("_std")}
+
+
 def pooled(out: dict, key: str, statistic: Callable[[torch.Tensor], float], n: int, *, n_boot: int = 200,
            seed: int = 0) -> None:
     """A set-level ``statistic(indices)`` (pooled over the ``n`` problems, e.g. one confusion matrix or one NMSE

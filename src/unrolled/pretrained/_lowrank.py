@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from unrolled.pretrained._common import pooled
+from unrolled.pretrained._common import pooled, without_std
 
 
 def ultrasound(net, ev, n_test, seed, baseline):
@@ -29,5 +29,5 @@ def ultrasound(net, ev, n_test, seed, baseline):
     base = {}
     if baseline:
         r = rpca_ista(D, ev["lam1"], ev["lam2"], max_iter=ev["fista_max_iter"], tol=ev["fista_tol"])
-        base = {k: v for k, v in score(r.x, {}, seed).items() if not k.endswith("_std")}
+        base = without_std(score(r.x, {}, seed))
     return out, base

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from unrolled.pretrained._common import per_problem
+from unrolled.pretrained._common import per_problem, without_std
 
 
 def speech(net, ev, n_test, seed, baseline):
@@ -47,6 +47,6 @@ def speech(net, ev, n_test, seed, baseline):
         bases = load_file(str(Path(ev["model_dir"]) / "bases.safetensors"))
         x = separate(M, bases["speech"].to(M.dtype), bases["noise"].to(M.dtype), beta=ev["beta"], mu=ev["nmf_mu"],
                      max_iter=ev["nmf_max_iter"], tol=ev["nmf_tol"]).x
-        base = {k: v for k, v in score(x).items() if not k.endswith("_std")}
+        base = without_std(score(x))
         base["noisy_stoi"] = float(ref_stoi.mean())
     return out, base

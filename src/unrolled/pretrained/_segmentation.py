@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from unrolled.pretrained._common import pooled
+from unrolled.pretrained._common import pooled, without_std
 
 
 def shapes(net, ev, n_test, seed, baseline):
@@ -43,6 +43,6 @@ def shapes(net, ev, n_test, seed, baseline):
             U = unary(X)
         crf = crf_labels(U, X, kernels=ev["crf_kernels"], weights=ev["crf_weights"], n_iter=ev["mf_iterations"],
                          stride=ev["stride"])
-        base = {k: v for k, v in score(crf, {}, seed).items() if not k.endswith("_std")}
-        base.update({f"fcn_{k}": v for k, v in score(U.argmax(1), {}, seed).items() if not k.endswith("_std")})
+        base = without_std(score(crf, {}, seed))
+        base.update({f"fcn_{k}": v for k, v in without_std(score(U.argmax(1), {}, seed)).items()})
     return out, base
