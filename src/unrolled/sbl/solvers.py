@@ -131,9 +131,9 @@ def sbl(
     prune : float, optional
         ``'em'`` and ``'mackay'`` only: after each update, hyperparameters below ``prune`` become zero and the
         atom leaves the model for good (scikit-learn's ``ARDRegression`` pruning with ``threshold_lambda =
-        1 / prune``). Once every problem of the working batch has at most ``n`` atoms left, the posterior is
-        computed on those atoms (:func:`~unrolled.sbl.iteration.posterior_active`: a ``(B, k, k)`` Cholesky
-        factorisation instead of the ``(B, n, n)`` one), which is what makes pruned SBL fast. ``None``
+        1 / prune``). A problem with ``k <= n`` atoms left has its posterior computed on those atoms
+        (:func:`~unrolled.sbl.iteration.posterior_active`, problems grouped by ``k``: a ``(k, k)`` Cholesky
+        factorisation instead of the ``(n, n)`` one), which is what makes pruned SBL fast. ``None``
         (default): no pruning, every atom kept (off-support ``gamma`` decay towards zero).
 
     Returns
@@ -167,9 +167,7 @@ def sbl(
         if not bool((gamma0 >= 0).all()) or not bool((gamma0 > 0).any(-1).all()):
             raise ValueError("gamma0 must be non-negative with at least one positive entry per problem")
         gamma = gamma0.detach().to(device=Phi.device, dtype=real).expand(B, m).clone()
-    if prune is not None:
-        if update == "lstm":
-            raise ValueError("prune applies to the 'em' and 'mackay' updates only, got update='lstm'")
+    if prune is not None:  # to a float here; SBLIteration refuses it with update='lstm'
         prune = check_positive("prune", prune)
     mu = default_mu(Phi) if mu is None else check_positive("mu", mu)
     res = run_sbl(yb, Phi, lam, update, gamma, mu, max_iter=max_iter, tol=tol, callback=callback, readout="gamma",
