@@ -111,11 +111,11 @@ class LinearOperator:
 
     def forward(self, x: Tensor) -> Tensor:
         """``A x``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define forward (a LinearOperator subclass must)")
 
     def adjoint(self, y: Tensor) -> Tensor:
         """``A^H y``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define adjoint (a LinearOperator subclass must)")
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.forward(x)
@@ -220,7 +220,7 @@ class FourierDiagonal(LinearOperator):
         return True
 
     def _spectra(self, shape: Shape, dtype: torch.dtype, device) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define _spectra (a FourierDiagonal subclass must)")
 
     def forward(self, x: Tensor) -> Tensor:
         shape = _image_shape("x", x)
