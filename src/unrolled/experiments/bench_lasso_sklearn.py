@@ -14,7 +14,9 @@ them with
 * a loop of ``skglm.Lasso(alpha=lam/m, fit_intercept=False)`` when skglm is
   installed (``pip install skglm``; the ``dev`` extra has it),
 
-timing each with ``time.perf_counter`` side by side in the same process. Every
+timing each with ``time.perf_counter`` side by side in the same process (``lasso`` and the
+sklearn / skglm loops ``--repeat`` times each, best reported: one sub-second run is at the
+mercy of other jobs on a shared machine). Every
 result is scored on the same float64 objective ``F(x) = 0.5||y - Ax||^2 +
 lam||x||_1`` against the best of all solvers per problem, ``F*``: the table
 reports mean and max ``(F - F*) / F*`` next to the times, and the ratio
@@ -58,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--tol", type=float, default=1e-6, help="lasso / FISTA tolerance on the normalised KKT violation")
     ap.add_argument("--sklearn-tol", type=float, default=1e-6, help="sklearn / skglm tol (duality-gap based)")
     ap.add_argument("--no-fista", action="store_true", help="skip FISTA (the slowest)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed runs of lasso and of the sklearn / skglm loops, best reported (FISTA and "
+                         "method='torch' run once)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch.set_num_threads and numba.set_num_threads (default: leave as is)")
     ap.add_argument("--no-torch-lasso", action="store_true", help="skip lasso(method='torch')")
@@ -65,9 +70,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--device", default="cpu", help="device of the batched torch solvers")
     ap.add_argument("--out", default=None, help="optional JSON file for the results")
     args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error(f"--repeat must be >= 1, got {args.repeat}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda requested but CUDA is not available")
     return args
+
+
+def _best_of(repeat: int, fn):
+    """Run ``fn()`` (which returns ``(result, seconds)``) ``repeat`` times: last result, best and all times."""
+    times = []
+    for _ in range(repeat):
+        out, sec = fn()
+        times.append(sec)
+    return out, min(times), times
+
+
+def _timed(fn, device: str):
+    """``fn()`` and its wall time (device synchronised)."""
+    t0 = time.perf_counter()
+    out = fn()
+    sync(device)
+    return out, time.perf_counter() - t0
 
 
 def _loop(make, A_np: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -82,6 +106,12 @@ def _loop(make, A_np: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, float, np.
             X[b] = model.coef_
             its[b] = np.mean(getattr(model, "n_iter_", np.nan))
     return X, time.perf_counter() - t0, its
+
+
+def _split(loop_out):
+    """``(codes, seconds, iterations)`` of :func:`_loop` as ``((codes, iterations), seconds)``."""
+    X, sec, its = loop_out
+    return (X, its), sec
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -110,10 +140,8 @@ def measure(args: argparse.Namespace) -> dict:
     sync(args.device)
 
     method = "numba" if args.device == "cpu" else "torch"
-    t0 = time.perf_counter()
-    res = lasso(y, A, args.lam, tol=args.tol)
-    sync(args.device)
-    rows["lasso"] = {"label": f"unrolled lasso (method='{method}')", "seconds": time.perf_counter() - t0,
+    res, sec, all_s = _best_of(args.repeat, lambda: _timed(lambda: lasso(y, A, args.lam, tol=args.tol), args.device))
+    rows["lasso"] = {"label": f"unrolled lasso (method='{method}')", "seconds": sec, "seconds_all": all_s,
                      "mean_iter": float(res.n_iter.double().mean()), "converged": int(res.converged.sum()),
                      "iter_unit": "outer", "ws_size": res.history["ws_size"], "inner_iter": res.history["inner_iter"]}
     codes["lasso"] = res.x.cpu().numpy()
@@ -136,9 +164,10 @@ def measure(args: argparse.Namespace) -> dict:
 
     from sklearn.linear_model import Lasso as SkLasso
 
-    X, sec, its = _loop(lambda: SkLasso(alpha=alpha, fit_intercept=False, tol=args.sklearn_tol, max_iter=100_000),
-                        A_np, Y_np)
-    rows["sklearn"] = {"label": "sklearn Lasso (loop)", "seconds": sec, "mean_iter": float(its.mean()),
+    make = lambda: SkLasso(alpha=alpha, fit_intercept=False, tol=args.sklearn_tol, max_iter=100_000)  # noqa: E731
+    (X, its), sec, all_s = _best_of(args.repeat, lambda: _split(_loop(make, A_np, Y_np)))
+    rows["sklearn"] = {"label": "sklearn Lasso (loop)", "seconds": sec, "seconds_all": all_s,
+                       "mean_iter": float(its.mean()),
                        "iter_unit": "epochs"}
     codes["sklearn"] = X
     try:
@@ -151,8 +180,9 @@ def measure(args: argparse.Namespace) -> dict:
     else:
         make = lambda: SkglmLasso(alpha=alpha, fit_intercept=False, tol=args.sklearn_tol, max_iter=100)  # noqa: E731
         make().fit(A_np, Y_np[0])  # numba compilation
-        X, sec, its = _loop(make, A_np, Y_np)
-        rows["skglm"] = {"label": "skglm Lasso (loop)", "seconds": sec, "mean_iter": float(its.mean()),
+        (X, its), sec, all_s = _best_of(args.repeat, lambda: _split(_loop(make, A_np, Y_np)))
+        rows["skglm"] = {"label": "skglm Lasso (loop)", "seconds": sec, "seconds_all": all_s,
+                         "mean_iter": float(its.mean()),
                          "iter_unit": "outer"}
         codes["skglm"] = X
 
@@ -202,7 +232,8 @@ def markdown_table(r: dict) -> str:
         f"threads: torch {mach['torch_threads']} (interop {mach['interop_threads']}), "
         f"OMP_NUM_THREADS={mach['OMP_NUM_THREADS']}, numba {mach['numba_threads']} "
         f"({mach['numba_threading_layer']} layer), {mach['cpu_count']} CPUs, load avg {mach['load_avg_1min']}; "
-        f"lasso's first call (numba compile or cache load, 2 problems, untimed) {mach['jit_first_call_s']:.2f} s",
+        f"lasso's first call (numba compile or cache load, 2 problems, untimed) {mach['jit_first_call_s']:.2f} s; "
+        f"lasso and the loops: best of {c.get('repeat', 1)} runs",
         "",
         "| solver | wall s | time / lasso time | mean (F-F*)/F* | max (F-F*)/F* | mean iter |",
         "|---|---:|---:|---:|---:|---:|",
