@@ -159,7 +159,8 @@ import numpy as np
 
 from unrolled.core.result import SolverResult
 from unrolled.core.validation import check_int, check_positive, from_numpy
-from unrolled.sparse_coding.solvers import check_measurements, lasso_kkt_violation
+from unrolled.sparse_coding.lasso_torch import lasso_torch
+from unrolled.sparse_coding.solvers import check_measurements
 
 __all__ = ["lasso"]
 
@@ -208,162 +209,6 @@ def _lasso_numba(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws
         history["polished"] = (live & h_pol[:, :T]).sum(0).tolist()
     return SolverResult(x=torch.from_numpy(X), n_iter=torch.from_numpy(n_iter), converged=torch.from_numpy(viol < tol),
                         history=history)
-
-
-def _soft(z: Tensor, t) -> Tensor:
-    return torch.sign(z) * torch.clamp(z.abs() - t, min=0)
-
-
-def _gather_block(Gflat: Tensor, n: int, W: Tensor) -> Tensor:
-    """``G[W_b][:, W_b]`` for every row of ``W`` ``(B, k)``: ``(B, k, k)`` (one flat index_select)."""
-    B, k = W.shape
-    flat = (W.unsqueeze(2) * n + W.unsqueeze(1)).reshape(-1)
-    return Gflat.index_select(0, flat).reshape(B, k, k)
-
-
-def _bmv(M: Tensor, v: Tensor) -> Tensor:
-    """Row-wise ``M_b @ v_b`` for ``M`` ``(B, k, k)`` symmetric and ``v`` ``(B, k)``."""
-    return torch.bmm(M, v.unsqueeze(2)).squeeze(2)
-
-
-def _spectral_bound(Gw: Tensor, n_power: int = 8) -> Tensor:
-    r"""Per-problem estimate of ``||G_WW||_2``: power iteration from a fixed pseudo-random start, times 1.15.
-
-    The margin keeps the step :math:`1/L_W` below :math:`2/\|G_{WW}\|_2` (where the proximal
-    gradient step still converges) even when the power iteration underestimates by 40%.
-    """
-    gen = torch.Generator(device=Gw.device).manual_seed(0)
-    v = torch.randn(Gw.shape[1], generator=gen, dtype=Gw.dtype, device=Gw.device).expand(Gw.shape[:2])
-    est = torch.ones(Gw.shape[0], dtype=Gw.dtype, device=Gw.device)
-    for _ in range(n_power):
-        w = _bmv(Gw, v)
-        est = torch.linalg.vector_norm(w, dim=1) / torch.linalg.vector_norm(v, dim=1).clamp_min(1e-300)
-        v = w / est.clamp_min(1e-300).unsqueeze(1)
-    return (1.15 * est).clamp_min(torch.finfo(Gw.dtype).tiny)
-
-
-def _restricted_fista(Gw: Tensor, cw: Tensor, xw: Tensor, lam: float, L: Tensor, inner_tol: Tensor,
-                      max_iter: int, check_every: int) -> tuple[Tensor, Tensor, int]:
-    r"""Batched FISTA with adaptive restart on :math:`\min_x \tfrac12 x^TG_{WW}x - c_W^Tx + \lambda\|x\|_1`.
-
-    Returns the iterate, the negative gradient :math:`c_W - G_{WW}x` there, and the iterations
-    run. Stops when every problem's restricted violation of :eq:`kkt` is below its
-    ``inner_tol`` (checked every ``check_every`` iterations); problems below it are frozen
-    meanwhile. One batched product per iteration: the gradient at the extrapolated point is the
-    same combination of the gradients at the last two iterates.
-    """
-    step = (1.0 / L).unsqueeze(1)
-    thr = lam * step
-    x = xw
-    gx = cw - _bmv(Gw, x)
-    z, gz = x, gx
-    t = torch.ones(x.shape[0], 1, dtype=x.dtype, device=x.device)
-    active = (lasso_kkt_violation(x, gx, lam) >= inner_tol).unsqueeze(1)
-    it = 0
-    while it < max_iter and bool(active.any()):
-        it += 1
-        x_new = torch.where(active, _soft(z + step * gz, thr), x)
-        g_new = cw - _bmv(Gw, x_new)
-        # adaptive restart: momentum is dropped where it points uphill, (z - x_new)'(x_new - x) > 0
-        restart = ((z - x_new) * (x_new - x)).sum(1, keepdim=True) > 0
-        t_new = torch.where(restart, torch.ones_like(t), 0.5 * (1 + torch.sqrt(1 + 4 * t * t)))
-        beta = torch.where(restart, torch.zeros_like(t), (t - 1) / t_new)
-        z = x_new + beta * (x_new - x)
-        gz = g_new + beta * (g_new - gx)
-        x, gx, t = x_new, g_new, t_new
-        if it % check_every == 0:
-            active = (lasso_kkt_violation(x, gx, lam) >= inner_tol).unsqueeze(1)
-    return x, gx, it
-
-
-def _polish(Gw: Tensor, cw: Tensor, xw: Tensor, gw: Tensor, lam: float) -> tuple[Tensor, Tensor, Tensor]:
-    r"""Exact solve on the sign pattern of ``xw``: :math:`G_{SS}x_S = c_S - \lambda s` (step 3).
-
-    Returns ``(x, g, accepted)``: the polished iterate and negative gradient where accepted
-    (factorisation succeeded, signs kept, restricted violation not larger), else the inputs.
-    """
-    k = xw.shape[1]
-    supp = xw != 0
-    s = torch.sign(xw)
-    both = supp.unsqueeze(2) & supp.unsqueeze(1)
-    eye = torch.eye(k, dtype=Gw.dtype, device=Gw.device).expand_as(Gw)
-    M = torch.where(both, Gw, eye)
-    rhs = torch.where(supp, cw - lam * s, torch.zeros_like(cw))
-    chol, info = torch.linalg.cholesky_ex(M)
-    xs = torch.cholesky_solve(rhs.unsqueeze(2), chol).squeeze(2)
-    xs = torch.where(supp, xs, torch.zeros_like(xs))
-    gs = cw - _bmv(Gw, xs)
-    ok = (info == 0) & torch.isfinite(xs).all(1) & ((torch.sign(xs) == s) | ~supp).all(1)
-    ok &= lasso_kkt_violation(xs, gs, lam) <= lasso_kkt_violation(xw, gw, lam)
-    okc = ok.unsqueeze(1)
-    return torch.where(okc, xs, xw), torch.where(okc, gs, gw), ok
-
-
-def _lasso(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws_size: int, inner_max_iter: int,
-           check_every: int, polish: bool, bucket: int) -> SolverResult:
-    B, n = y.shape[0], A.shape[1]
-    dev, dt = y.device, y.dtype
-    c = y @ A                       # (B, n)  A^T y
-    G = A.T @ A                     # (n, n)
-    Gflat = G.reshape(-1)
-    yy = 0.5 * (y * y).sum(1)
-
-    x = torch.zeros(B, n, dtype=dt, device=dev)
-    g = c.clone()
-    viol = lasso_kkt_violation(x, g, lam)
-    n_iter = torch.zeros(B, dtype=torch.int64, device=dev)
-    history: dict[str, list] = {"objective": [], "criterion": [], "ws_size": [], "inner_iter": [], "polished": []}
-
-    def objective(xr, gr, rows):
-        # F = 0.5||y||^2 - c'x + 0.5 x'Gx = 0.5||y||^2 - 0.5 (c + g)'x  (g = c - Gx), plus lam|x|_1
-        return yy[rows] - 0.5 * ((c[rows] + gr) * xr).sum(1) + lam * xr.abs().sum(1)
-
-    live = (viol >= tol).nonzero().squeeze(1)
-    for outer in range(1, max_iter + 1):
-        if live.numel() == 0:
-            break
-        gl = g[live]
-        supp = x[live] != 0
-        n_supp = supp.sum(1)
-        n_viol = ((gl.abs() > lam) & ~supp).sum(1)
-        # k_b = |S| + min(#violators, max(|S|, k_0)), rounded up to a multiple of `bucket`
-        need = n_supp + torch.minimum(n_viol, torch.clamp(n_supp, min=ws_size)).clamp_min(1)
-        need = torch.clamp((need + bucket - 1) // bucket * bucket, max=n)
-        sizes = torch.unique(need).tolist()   # one host sync per outer iteration
-        n_inner, n_pol = 0, 0
-        for kb in sizes:
-            rows = live[need == kb]
-            xl, gl = x[rows], g[rows]
-            score = torch.where(xl != 0, torch.full_like(gl, float("inf")), gl.abs() - lam)
-            W = score.topk(kb, dim=1).indices
-            Gw = _gather_block(Gflat, n, W)
-            cw = c[rows].gather(1, W)
-            xw = xl.gather(1, W)
-            Lw = _spectral_bound(Gw)
-            inner_tol = torch.clamp(0.1 * viol[rows], min=tol)
-            xw, gw, it = _restricted_fista(Gw, cw, xw, lam, Lw, inner_tol, inner_max_iter, check_every)
-            n_inner = max(n_inner, it)
-            if polish:
-                xw, gw, ok = _polish(Gw, cw, xw, gw, lam)
-                n_pol = n_pol + ok.sum()
-            x[rows] = torch.zeros_like(xl).scatter_(1, W, xw)
-        xl = x[live]
-        gl = c[live] - xl @ G
-        vl = lasso_kkt_violation(xl, gl, lam)
-        g[live], viol[live] = gl, vl
-        n_iter[live] = outer
-        obj = objective(x, g, slice(None))
-        stats = torch.stack([obj.mean(), viol.max(), torch.as_tensor(n_pol, dtype=dt, device=dev)]).tolist()
-        if stats[1] != stats[1]:
-            raise FloatingPointError("lasso diverged: non-finite KKT violation (data of a dtype too narrow for it?)")
-        history["objective"].append(stats[0])
-        history["criterion"].append(stats[1])
-        history["ws_size"].append(max(sizes))
-        history["inner_iter"].append(n_inner)
-        history["polished"].append(int(stats[2]))
-        live = live[vl >= tol]
-    converged = viol < tol
-    return SolverResult(x=x, n_iter=n_iter, converged=converged, history=history)
 
 
 def lasso(
@@ -465,7 +310,7 @@ def lasso(
                            inner_max_iter, bool(polish))
     else:
         with torch.no_grad():
-            res = _lasso(yb.detach(), A.detach(), lam, max_iter, tol, 32 if ws_size is None else ws_size,
+            res = lasso_torch(yb.detach(), A.detach(), lam, max_iter, tol, 32 if ws_size is None else ws_size,
                          inner_max_iter, check_every,
                          True if polish is None else polish, bucket)
     if unbatched:
