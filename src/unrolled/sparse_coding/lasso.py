@@ -116,7 +116,10 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
   defaults to 10 for ``'numba'``. Dropped: glmnet-style sweeps over the non-zero coordinates
   between full sweeps of the working set (0.114-0.122 s against 0.109 s, more epochs); float32
   at equal ``tol`` is only 13% faster (0.096 s vs 0.111 s at 1e-4), so memory traffic is not
-  what bounds it. Two numba threads on the quiet machine: 0.063 s against 0.113 s (1.8x).
+  what bounds it; polishing only in rounds where the working set stopped growing (no violator
+  outside it): epochs 38 -> 20 per problem, but 0.116-0.123 s against 0.108 s (the Cholesky of
+  the ~61-atom support costs more than the 18 epochs it saves). Two numba threads on the quiet
+  machine: 0.063 s against 0.113 s (1.8x).
 
 Result, ``python -m unrolled.experiments.bench_lasso_sklearn --threads T`` (the defaults of
 ``unrolled benchmark lasso-vs-sklearn``), three runs per thread setting, load average 4.5-6.1
