@@ -89,35 +89,42 @@ least squares :math:`\min \|Z_{\mathcal Z}\tilde g\|_2^2` s.t.
 
 (:math:`v^{(n)}` the ``n``-th row of ``V``, :math:`\tilde y_p` the ``p``-th
 column of :math:`\tilde Y`), non-singular when :math:`G` is positive definite
-on :math:`1^\perp`; when :math:`\mathcal Z` is the solution's zero set, its
-solution is the solution of (8) (with :math:`G\tilde g = 0`).
+on :math:`1^\perp`; when :math:`\mathcal Z` is contained in the solution's zero
+set and determines :math:`\tilde g` (rank ``N - 1``), its solution is the
+solution of (8) (with :math:`G\tilde g = 0`). ADMM's zero set may also hold
+entries that are small but non-zero at the solution; the polished point is then
+only near the solution, and the certificate decides.
 
-*Dual candidate.* With :math:`s = \operatorname{sign}(Z\tilde g)` on
-:math:`\mathcal N`, :math:`\nu = \|Z\tilde g\|_1/c` and :math:`\lambda_{\mathcal
-Z} = Z_{\mathcal Z} w`, the condition :math:`Z^\top\lambda = \nu 1` reads
-:math:`Gw = \nu 1 - Z_{\mathcal N}^\top s`, consistent since its right-hand
-side is orthogonal to the null vector :math:`\tilde g` of :math:`G`
-(:math:`\tilde g^\top(\nu 1 - Z^\top_{\mathcal N}s) = c\nu - \|Z\tilde g\|_1 = 0`);
-it is solved with :math:`G + \sigma\hat g\hat g^\top` (:math:`\hat g =
-\tilde g/\|\tilde g\|`), non-singular, whose solution is the one orthogonal
-to :math:`\tilde g`.
+*Dual candidate* (:func:`dual_candidate`). Complementary slackness fixes
+:math:`\lambda_j = \operatorname{sign}(x_j)` on the support; on the free set
+:math:`\mathcal F` (ADMM's zero set, together with the entries where the
+polished :math:`Z\tilde g` vanishes to rounding) :math:`\lambda_{\mathcal F}`
+must satisfy :math:`Z_{\mathcal F}^\top\lambda_{\mathcal F} - \nu 1 =
+-Z^\top_{\mathcal N}s` and :math:`|\lambda_{\mathcal F}| \le 1`, an
+intersection of an affine set and a box that contains the optimal dual point
+when :math:`\mathcal F` contains the solution's zero set. Alternating
+projections onto the two, started at ADMM's own multiplier (which always lies
+in the box and sits on the support's signs, by the optimality of the
+:math:`x`-update), find a point near it; the projection onto the affine set
+needs only the ``N x N`` matrix :math:`G_{\mathcal F} + 11^\top`.
 
 *Certificate* (:func:`certify`, valid for any candidate). A candidate
 :math:`\lambda` is made dual feasible: first exactly on
 :math:`Z^\top\lambda = \nu 1` by :math:`\lambda' = \lambda + Z\,
 \operatorname{diag}(z)^{-1}(\nu 1 - Z^\top\lambda)` (using :math:`Z^\top Z =
 \operatorname{diag}(z)`), then in the box by dividing :math:`(\lambda', \nu)`
-by :math:`t = \max(1, \|\lambda'\|_\infty)`. The primal is made exactly
-feasible, :math:`\tilde g \leftarrow c\tilde g/1^\top\tilde g`, with objective
-:math:`F`. The lower bound :math:`D = c\nu/t \le F^*` gives the certified
-relative gap :math:`(F - D)/D \ge (F - F^*)/F^*`; with :math:`\nu = F/c` it is
-:math:`t - 1`, plus a term :math:`\|e\|_\infty\|\tilde g\|_1/D` for the
-rounding residual :math:`e = Z^\top\lambda'/t - (\nu/t)1` of the products. A
-problem stops when this bound is below ``tol``: its reported :math:`\tilde g`
-is then the (feasible) polished filter, ``x`` its sources with :math:`\mathcal
-Z` set to zero, and its state the certified primal-dual point (a fixed point
-of the iteration). A wrong zero set gives a point the certificate rejects (or
-one that is ``tol``-optimal anyway), and ADMM continues unchanged.
+by :math:`t = \max(1, \|\lambda'\|_\infty)` (:math:`\nu` the weighted mean of
+:math:`Z^\top\lambda` that makes the correction smallest). The primal is made
+exactly feasible, :math:`\tilde g \leftarrow c\tilde g/1^\top\tilde g`, with
+objective :math:`F`. The lower bound :math:`D = c\nu/t \le F^*` gives the
+certified relative gap :math:`(F - D)/D \ge (F - F^*)/F^*`, plus a term
+:math:`\|e\|_\infty\|\tilde g\|_1/D` for the rounding residual :math:`e =
+Z^\top\lambda'/t - (\nu/t)1` of the products. A problem stops when this bound
+is below ``tol``: its reported :math:`\tilde g` is then the (feasible)
+polished filter, ``x`` its sources with :math:`\mathcal F` set to zero, and its
+state the certified primal-dual point. A wrong zero set gives a point the
+certificate rejects (or one that is ``tol``-optimal anyway), and ADMM
+continues unchanged.
 
 Everything is batched over many problems on one graph: ``Y`` is ``(B, N, P)``
 (or a single ``(N, P)``), ``x`` has the shape of ``Y`` and ``g`` is ``(B, N)``,
@@ -287,7 +294,7 @@ def _check_inputs(Y, S, V, c):
 # Polish and certificate (module docstring)
 # --------------------------------------------------------------------------- #
 def _zero_set_gram(V: Tensor, Yt: Tensor, zero: Tensor) -> Tensor:
-    r""":math:`G = Z_{\mathcal Z}^\top Z_{\mathcal Z}` ``(B, N, N)`` for the 0/1 mask ``zero`` ``(B, N, P)`` of :math:`\mathcal Z`.
+    r""":math:`G = Z_{\mathcal Z}^\top Z_{\mathcal Z}` ``(B, N, N)`` for the 0/1 mask ``zero`` ``(B, N, P)`` of the set.
 
     Row :math:`(n, p)` of ``Z`` is :math:`v^{(n)} \circ \tilde y_p`; the rows are formed in chunks of
     :data:`POLISH_CHUNK` elements, masked and accumulated, ``O(N^3 P)`` per problem.
