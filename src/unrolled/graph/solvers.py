@@ -344,16 +344,23 @@ def polish_filter(Yt: Tensor, V: Tensor, zero: Tensor, c: float) -> tuple[Tensor
     return g, torch.isfinite(g).all(-1)
 
 
-def dual_candidate(Yt: Tensor, V: Tensor, free: Tensor, sign: Tensor, lam: Tensor, n_steps: int = 20
-                   ) -> Tensor:
+def dual_candidate(Yt: Tensor, V: Tensor, free: Tensor, sign: Tensor, lam: Tensor, n_steps: int = 20, *,
+                   nu: Tensor | None = None, null: Tensor | None = None) -> Tensor:
     r"""A dual point of (8) near ``lam``, by alternating projections (module docstring, *Dual candidate*).
 
-    With :math:`\lambda_j = s_j` fixed off the set ``free`` (:math:`\mathcal F`) and :math:`\nu` free, it
-    alternates the projection of :math:`(\lambda_{\mathcal F}, \nu)` onto the affine set
-    :math:`Z_{\mathcal F}^\top\lambda_{\mathcal F} - \nu 1 = -Z_{\mathcal N}^\top s` (the matrix
-    :math:`[Z_{\mathcal F}^\top, -1]` times its transpose is :math:`G_{\mathcal F} + 11^\top`) and the
-    clipping of :math:`\lambda_{\mathcal F}` to :math:`[-1, 1]`, ``n_steps`` times, from ``lam`` clipped,
-    ending on the affine set. Each step costs about one ADMM iteration.
+    With :math:`\lambda_j = s_j` fixed off the set ``free`` (:math:`\mathcal F`), it alternates the
+    projection onto the affine set :math:`Z_{\mathcal F}^\top\lambda_{\mathcal F} - \nu 1 =
+    -Z_{\mathcal N}^\top s` and the clipping of :math:`\lambda_{\mathcal F}` to :math:`[-1, 1]`,
+    ``n_steps`` times, from ``lam`` clipped, ending on the affine set. Each step costs about one ADMM
+    iteration.
+
+    * ``nu=None``: :math:`\nu` is a variable too; the matrix :math:`[Z_{\mathcal F}^\top, -1]` times its
+      transpose is :math:`G_{\mathcal F} + 11^\top` (``N x N``, non-singular when :math:`G_{\mathcal F}`'s
+      null space is not orthogonal to 1).
+    * ``nu`` given (``(B,)``, e.g. :math:`\|Z\tilde g\|_1/c` of a polished ``g``): :math:`\nu` stays
+      there; :math:`G_{\mathcal F}` is singular along the polished filter ``null`` (``(B, N)``, required
+      then), so the projection uses :math:`G_{\mathcal F} + \sigma\hat g\hat g^\top`, whose inverse acts
+      as the pseudo-inverse on the range of :math:`G_{\mathcal F}`.
 
     Parameters
     ----------
@@ -367,6 +374,8 @@ def dual_candidate(Yt: Tensor, V: Tensor, free: Tensor, sign: Tensor, lam: Tenso
         ``(B, N, P)`` start (ADMM's multiplier).
     n_steps : int
         Number of alternating projections (``>= 1``).
+    nu, null : Tensor, optional
+        Fixed :math:`\nu` and the null vector of :math:`G_{\mathcal F}` (see above).
 
     Returns
     -------
@@ -376,15 +385,23 @@ def dual_candidate(Yt: Tensor, V: Tensor, free: Tensor, sign: Tensor, lam: Tenso
     N = Yt.shape[-2]
     m = free.to(Yt.dtype)
     fixed = sign * (1.0 - m)
-    G = _zero_set_gram(V, Yt, m) + 1.0
-    Ginv = torch.linalg.inv_ex(G)[0]
+    G = _zero_set_gram(V, Yt, m)
+    if nu is None:
+        Ginv = torch.linalg.inv_ex(G + 1.0)[0]
+    else:
+        sigma = G.diagonal(dim1=-2, dim2=-1).sum(-1) / N
+        gh = null / torch.linalg.vector_norm(null, dim=-1, keepdim=True)
+        Ginv = torch.linalg.inv_ex(G + sigma[:, None, None] * gh[:, :, None] * gh[:, None, :])[0]
     b = -apply_Zt(V, Yt, fixed)
     lam = lam.clamp(-1.0, 1.0) * m
-    nu = (apply_Zt(V, Yt, lam) - b).mean(-1)
+    free_nu = nu is None
+    if free_nu:
+        nu = (apply_Zt(V, Yt, lam) - b).mean(-1)
     for i in range(n_steps):
         y = (Ginv @ (apply_Zt(V, Yt, lam) - nu[:, None] - b).unsqueeze(-1)).squeeze(-1)
         lam = lam - m * apply_Z(V, Yt, y)
-        nu = nu + y.sum(-1)
+        if free_nu:
+            nu = nu + y.sum(-1)
         if i < n_steps - 1:
             lam = lam.clamp(-1.0, 1.0)
     return fixed + lam
@@ -507,8 +524,17 @@ class _Polished(GraphADMMIteration):
         # the dual may move on ADMM's zero set and where the polished sources vanish (to rounding)
         free = zero | (Zg.abs() <= _ZERO_RTOL * Zg.abs().amax(dim=(-2, -1), keepdim=True))
         lam0 = state["lam"] * per_problem(1.0 / params["tau"], 3)  # ADMM's multiplier (scaled form * rho_l)
-        lam = dual_candidate(Yt, V, free, torch.sign(x), lam0, self.dual_steps)
-        gap, g, Zg, lam, nu = certify(Yt, z, V, g, lam, self.c)
+        sign = torch.sign(x)
+        # two candidates: nu free with ADMM's signs (near ADMM's multiplier), and nu at the polished objective
+        # with the polished signs (strong duality, exact when the polish found the vertex); the smaller
+        # certified gap is kept
+        best = certify(Yt, z, V, g, dual_candidate(Yt, V, free, sign, lam0, self.dual_steps), self.c)
+        nu_p = Zg.abs().sum(dim=(-2, -1)) / self.c
+        other = certify(Yt, z, V, g, dual_candidate(Yt, V, free, torch.sign(Zg), lam0, self.dual_steps, nu=nu_p,
+                                                    null=g), self.c)
+        pick = other[0] < best[0]
+        best = tuple(torch.where(pick.view(-1, *([1] * (a.dim() - 1))), b, a) for a, b in zip(best, other))
+        gap, g, Zg, lam, nu = best
         ok = ok & (gap < self.tol)
         # the certified point in the step's variables (algorithm_values, scaled form: lam_state = lam / rho_l,
         # and the ADMM multiplier of 1^T g = c is -nu, from Z^T lam + mu 1 = 0)
