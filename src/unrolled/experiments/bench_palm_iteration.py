@@ -2,8 +2,8 @@ r"""Per-iteration cost of :func:`~unrolled.separation.solvers.palm` against the 
 
 One PALM iteration (Eq. 6 of the LPALM paper, both updates explicit) on ``B`` mixtures
 ``X`` ``(B, m, t)`` with ``A`` ``(B, m, n)``, ``S`` ``(B, n, t)`` written with the residual
-:math:`AS - X` needs four batched ``m n t`` products: :math:`AS` and :math:`A^\top(AS - X)` for the S-step, :math:`AS` again (new ``S``) and
-:math:`(AS - X)S^\top` for the A-step. Its step sizes need :math:`\|A^\top A\|_2` and
+:math:`AS - X` needs four batched ``m n t`` products: :math:`AS` and :math:`A^\top(AS - X)` for
+the S-step, :math:`AS` again (new ``S``) and :math:`(AS - X)S^\top` for the A-step. Its step sizes need :math:`\|A^\top A\|_2` and
 :math:`\|SS^\top\|_2` as well (two Gram products and two small ``n x n`` symmetric eigenvalue
 problems). The benchmark times, in one process, ``K`` iterations of
 
