@@ -171,3 +171,13 @@ def test_bad_polish_arguments():
         admm(Y, prob.S, V=prob.V, polish_every=0)
     with pytest.raises(ValueError, match="polish"):
         admm(Y, prob.S, V=prob.V, polish="yes")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_polish_on_cuda_matches_cpu():
+    prob, Y = _problems(20, 1)
+    cpu = admm(Y, prob.S, V=prob.V, tol=1e-7, max_iter=1500)
+    gpu = admm(Y.cuda(), prob.S.cuda(), V=prob.V.cuda(), tol=1e-7, max_iter=1500)
+    assert gpu.g.is_cuda and gpu.polished.is_cuda and gpu.polished.any()
+    assert torch.equal(gpu.polished.cpu(), cpu.polished) and torch.equal(gpu.n_iter.cpu(), cpu.n_iter)
+    torch.testing.assert_close(gpu.g.cpu(), cpu.g, rtol=1e-8, atol=1e-10)
