@@ -646,9 +646,9 @@ def admm(
     Returns
     -------
     ADMMResult
-        ``x`` shaped like ``Y``, ``g`` ``(B, N)``, ``n_iter`` and ``converged``
-        ``(B,)`` (0-dim for a single problem), ``rho_l``, ``rho_mu`` and
-        ``history``.
+        ``x`` shaped like ``Y``, ``g`` ``(B, N)``, ``n_iter``, ``converged``,
+        ``polished`` and ``gap`` ``(B,)`` (0-dim for a single problem),
+        ``rho_l``, ``rho_mu`` and ``history``.
 
     Raises
     ------
