@@ -345,7 +345,7 @@ def polish_filter(Yt: Tensor, V: Tensor, zero: Tensor, c: float) -> tuple[Tensor
 
 
 def dual_candidate(Yt: Tensor, V: Tensor, free: Tensor, sign: Tensor, lam: Tensor, n_steps: int = 20, *,
-                   nu: Tensor | None = None, null: Tensor | None = None) -> Tensor:
+                   nu: Tensor | None = None, null: Tensor | None = None, gram: Tensor | None = None) -> Tensor:
     r"""A dual point of (8) near ``lam``, by alternating projections (module docstring, *Dual candidate*).
 
     With :math:`\lambda_j = s_j` fixed off the set ``free`` (:math:`\mathcal F`), it alternates the
@@ -376,6 +376,8 @@ def dual_candidate(Yt: Tensor, V: Tensor, free: Tensor, sign: Tensor, lam: Tenso
         Number of alternating projections (``>= 1``).
     nu, null : Tensor, optional
         Fixed :math:`\nu` and the null vector of :math:`G_{\mathcal F}` (see above).
+    gram : Tensor, optional
+        ``(B, N, N)`` :math:`G_{\mathcal F}` if already formed (it costs ``O(N^3 P)``).
 
     Returns
     -------
@@ -385,7 +387,7 @@ def dual_candidate(Yt: Tensor, V: Tensor, free: Tensor, sign: Tensor, lam: Tenso
     N = Yt.shape[-2]
     m = free.to(Yt.dtype)
     fixed = sign * (1.0 - m)
-    G = _zero_set_gram(V, Yt, m)
+    G = _zero_set_gram(V, Yt, m) if gram is None else gram
     if nu is None:
         Ginv = torch.linalg.inv_ex(G + 1.0)[0]
     else:
@@ -528,10 +530,11 @@ class _Polished(GraphADMMIteration):
         # two candidates: nu free with ADMM's signs (near ADMM's multiplier), and nu at the polished objective
         # with the polished signs (strong duality, exact when the polish found the vertex); the smaller
         # certified gap is kept
-        best = certify(Yt, z, V, g, dual_candidate(Yt, V, free, sign, lam0, self.dual_steps), self.c)
+        G = _zero_set_gram(V, Yt, free.to(Yt.dtype))
+        best = certify(Yt, z, V, g, dual_candidate(Yt, V, free, sign, lam0, self.dual_steps, gram=G), self.c)
         nu_p = Zg.abs().sum(dim=(-2, -1)) / self.c
         other = certify(Yt, z, V, g, dual_candidate(Yt, V, free, torch.sign(Zg), lam0, self.dual_steps, nu=nu_p,
-                                                    null=g), self.c)
+                                                    null=g, gram=G), self.c)
         pick = other[0] < best[0]
         best = tuple(torch.where(pick.view(-1, *([1] * (a.dim() - 1))), b, a) for a, b in zip(best, other))
         gap, g, Zg, lam, nu = best
