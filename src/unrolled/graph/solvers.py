@@ -643,8 +643,10 @@ def admm(
         ``max_iter`` ADMM iterations, as the nets' comparisons need); ``polish=False`` gives the plain
         ADMM iterates and stopping test.
     polish_every : int, default 100
-        Iterations between polishes (``>= 1``). A polish costs ``O(N^3 P)`` per problem (forming
-        :math:`Z_{\mathcal Z}^\top Z_{\mathcal Z}`), about the cost of ``N / 4`` ADMM iterations.
+        Iterations between polishes (``>= 1``). A polish forms two ``N x N`` Gram matrices of rows of ``Z``
+        (``O(N^3 P)`` per problem, about ``N / 2`` ADMM iterations each) and runs two dual candidates of 20
+        alternating projections (about one ADMM iteration each): about ``N + 45`` ADMM iterations in all, paid
+        also when the candidate is rejected.
 
     Returns
     -------
