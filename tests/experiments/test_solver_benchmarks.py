@@ -97,7 +97,8 @@ def test_palm_per_iteration_loops_do_the_same_arithmetic(tmp_path):
 
     r = measure(n_problems=3, t=60, n_iter=20, repeats=1)
     assert r["max_abs_diff"] < 1e-10  # the written-out loop is PALM
-    assert set(r["per_iteration_ms"]) == {"palm", "products", "arithmetic"}
+    assert r["max_abs_diff_residual"] < 1e-10  # palm's Gram and residual forms
+    assert set(r["per_iteration_ms"]) == {"palm", "palm_residual", "products", "gram_products", "arithmetic"}
     assert [w["reference"] for w in r["ratios"]][0] == "4 bare products per iteration"
 
 

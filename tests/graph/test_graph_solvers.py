@@ -203,14 +203,15 @@ def test_frozen_problems_keep_the_iterate_that_converged(er_problem):
 
 def test_check_every_tests_the_last_step_and_keeps_the_iterates(er_problem):
     """``check_every=k``: the same ADMM iterates, tested only at multiples of ``k``; a problem stops at the first
-    tested iteration whose last-step residuals meet the test, and keeps exactly that iterate."""
+    tested iteration whose last-step residuals meet the test, and keeps exactly that iterate (``polish=False``:
+    the plain ADMM iterates; the polish with ``check_every`` is tested below)."""
     prob, b = er_problem
     Y = b.Y[:3]
     bare = admm(Y, prob.S, V=prob.V, tol=0.0, max_iter=25)
     blocks = admm(Y, prob.S, V=prob.V, tol=0.0, max_iter=25, check_every=10)  # last block: 5 steps
     assert (blocks.n_iter == 25).all() and torch.equal(blocks.x, bare.x) and torch.equal(blocks.g, bare.g)
-    every1 = admm(Y, prob.S, V=prob.V, tol=1e-6, max_iter=1000)
-    every7 = admm(Y, prob.S, V=prob.V, tol=1e-6, max_iter=1000, check_every=7)
+    every1 = admm(Y, prob.S, V=prob.V, tol=1e-6, max_iter=1000, polish=False)
+    every7 = admm(Y, prob.S, V=prob.V, tol=1e-6, max_iter=1000, check_every=7, polish=False)
     assert every7.converged.all()
     assert ((every7.n_iter % 7) == 0).all() and (every7.n_iter >= every1.n_iter).all()
     assert len(every7.history["criterion"]) == every7.n_iter.max().item() // 7

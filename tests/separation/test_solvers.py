@@ -280,3 +280,42 @@ def test_permutation_correction_with_a_non_involutive_permutation():
     A_c, S_c = correct_permutation(A_est, S_est, A)
     torch.testing.assert_close(A_c, A, rtol=0, atol=1e-12)
     torch.testing.assert_close(S_c, S, rtol=0, atol=1e-12)
+
+
+def test_gram_and_residual_forms_give_the_same_iterates(problems):
+    """palm(gram=True) computes A^T(AS - X) = (A^T A)S - A^T X and (AS - X)S^T = A(SS^T) - XS^T: same iterates."""
+    train, starts = problems
+    X, A0 = train.X, starts.A
+    S0 = pinv_init(X, A0)
+    res = {g: palm(X, A0, S0, LAM, max_iter=300, tol=0.0, gram=g, keep_iterates=True) for g in (False, True)}
+    for (A_r, S_r), (A_g, S_g) in zip(res[False].iterates, res[True].iterates):
+        assert (A_r - A_g).abs().max() < 1e-12 and (S_r - S_g).abs().max() < 1e-12
+    # the iterates move (a form that skipped a step would not match): S changes by O(1) over the run
+    assert (res[False].S - S0).abs().max() > 1e-2
+    # default: the Gram form when n < 2m (here m=22, n=4), the residual form otherwise
+    auto = palm(X, A0, S0, LAM, max_iter=5, tol=0.0)
+    assert torch.equal(auto.S, palm(X, A0, S0, LAM, max_iter=5, tol=0.0, gram=True).S)
+    wide = palm(X[:, :2], A0[:, :2], None, LAM, max_iter=5, tol=0.0)  # m = 2, n = 4 = 2m: the residual form
+    assert torch.equal(wide.S, palm(X[:, :2], A0[:, :2], None, LAM, max_iter=5, tol=0.0, gram=False).S)
+    with pytest.raises(ValueError, match="gram"):
+        palm(X, A0, S0, LAM, gram="yes")
+
+
+def test_gram_form_of_the_learned_step_kinds_matches_the_residual_form(problems):
+    """PALMIteration(gram=True) with ISTA-LLT / ISTA-LL steps (not PALM's) equals the residual form too."""
+    from unrolled.separation.iteration import PALMIteration
+
+    train, starts = problems
+    X, A0 = train.X, starts.A
+    data = {"X": X, "A0": A0, "S0": pinv_init(X, A0)}
+    params = {"gamma_s": 0.3, "theta": 1e-3, "gamma_a": torch.full((3, 1, 1), 1e-2, dtype=DT)}
+    out = {}
+    for g in (False, True):
+        it, state = PALMIteration("ista-llt", "ista-ll", gram=g), None
+        state = it.init(data, params)
+        for k in range(50):
+            state = it.step(k, state, data, params)
+        out[g] = state
+    assert (out[False]["S"] - out[True]["S"]).abs().max() < 1e-12
+    assert (out[False]["A"] - out[True]["A"]).abs().max() < 1e-12
+    assert (out[False]["S"] - data["S0"]).abs().max() > 1e-3

@@ -52,6 +52,80 @@ for the next filter update: one iteration costs two products with ``V``
 ``O(N)`` by Sherman–Morrison (:func:`gamma_inverse`, in the form of
 :func:`~unrolled.graph.operators.apply_filter_inverse` with ``M = 1``).
 
+Polish and certificate
+----------------------
+With ``polish=True`` (the default when ``tol > 0``), every ``polish_every``
+iterations :func:`admm` takes the zero set :math:`\mathcal Z` of its current
+:math:`x` (the entries thresholded to zero; :math:`\mathcal N` the others),
+solves the problem restricted to it (:func:`polish_filter`) and stops a
+problem when the polished point is *certified* :math:`\mathrm{tol}`-optimal by
+a dual point built from it (:func:`certify`), as OSQP polishes its QP solutions.
+
+*Dual of (8).* With :math:`\|Z\tilde g\|_1 = \max_{\|\lambda\|_\infty \le
+1}\lambda^\top Z\tilde g`, the Lagrangian :math:`\lambda^\top Z\tilde g +
+\nu(c - 1^\top\tilde g)` is bounded below in :math:`\tilde g` only when
+:math:`Z^\top\lambda = \nu 1`, so the dual is
+
+.. math::
+    \max_{\lambda \in \mathbb R^{NP},\, \nu}\ c\,\nu \quad\text{s.t.}\quad
+    Z^\top\lambda = \nu 1,\ \|\lambda\|_\infty \le 1,
+
+and every feasible :math:`(\tilde g; \lambda, \nu)` has :math:`\|Z\tilde g\|_1
+\ge \lambda^\top Z\tilde g = \nu 1^\top\tilde g = c\nu` (weak duality). At
+the solution :math:`\lambda_j = \operatorname{sign}(Z\tilde g)_j` on
+:math:`\mathcal N` (strong duality, :math:`c\nu = \|Z\tilde g\|_1`).
+
+*Primal polish.* An LP's solution is a vertex: :math:`(Z\tilde g)_j = 0` on
+at least :math:`N - 1` rows. Given :math:`\mathcal Z`, the equality-constrained
+least squares :math:`\min \|Z_{\mathcal Z}\tilde g\|_2^2` s.t.
+:math:`1^\top\tilde g = c` has the KKT system
+
+.. math::
+    \begin{pmatrix} G & 1 \\ 1^\top & 0 \end{pmatrix}
+    \begin{pmatrix} \tilde g \\ \eta \end{pmatrix} =
+    \begin{pmatrix} 0 \\ c \end{pmatrix},\qquad
+    G = Z_{\mathcal Z}^\top Z_{\mathcal Z} = \sum_{(n,p) \in \mathcal Z}
+    (v^{(n)} \circ \tilde y_p)(v^{(n)} \circ \tilde y_p)^\top
+
+(:math:`v^{(n)}` the ``n``-th row of ``V``, :math:`\tilde y_p` the ``p``-th
+column of :math:`\tilde Y`), non-singular when :math:`G` is positive definite
+on :math:`1^\perp`; when :math:`\mathcal Z` is contained in the solution's zero
+set and determines :math:`\tilde g` (rank ``N - 1``), its solution is the
+solution of (8) (with :math:`G\tilde g = 0`). ADMM's zero set may also hold
+entries that are small but non-zero at the solution; the polished point is then
+only near the solution, and the certificate decides.
+
+*Dual candidate* (:func:`dual_candidate`). Complementary slackness fixes
+:math:`\lambda_j = \operatorname{sign}(x_j)` on the support; on the free set
+:math:`\mathcal F` (ADMM's zero set, together with the entries where the
+polished :math:`Z\tilde g` vanishes to rounding) :math:`\lambda_{\mathcal F}`
+must satisfy :math:`Z_{\mathcal F}^\top\lambda_{\mathcal F} - \nu 1 =
+-Z^\top_{\mathcal N}s` and :math:`|\lambda_{\mathcal F}| \le 1`, an
+intersection of an affine set and a box that contains the optimal dual point
+when :math:`\mathcal F` contains the solution's zero set. Alternating
+projections onto the two, started at ADMM's own multiplier (which always lies
+in the box and sits on the support's signs, by the optimality of the
+:math:`x`-update), find a point near it; the projection onto the affine set
+needs only the ``N x N`` matrix :math:`G_{\mathcal F} + 11^\top`.
+
+*Certificate* (:func:`certify`, valid for any candidate). A candidate
+:math:`\lambda` is made dual feasible: first exactly on
+:math:`Z^\top\lambda = \nu 1` by :math:`\lambda' = \lambda + Z\,
+\operatorname{diag}(z)^{-1}(\nu 1 - Z^\top\lambda)` (using :math:`Z^\top Z =
+\operatorname{diag}(z)`), then in the box by dividing :math:`(\lambda', \nu)`
+by :math:`t = \max(1, \|\lambda'\|_\infty)` (:math:`\nu` the weighted mean of
+:math:`Z^\top\lambda` that makes the correction smallest). The primal is made
+exactly feasible, :math:`\tilde g \leftarrow c\tilde g/1^\top\tilde g`, with
+objective :math:`F`. The lower bound :math:`D = c\nu/t \le F^*` gives the
+certified relative gap :math:`(F - D)/D \ge (F - F^*)/F^*`, plus a term
+:math:`\|e\|_\infty\|\tilde g\|_1/D` for the rounding residual :math:`e =
+Z^\top\lambda'/t - (\nu/t)1` of the products. A problem stops when this bound
+is below ``tol``: its reported :math:`\tilde g` is then the (feasible)
+polished filter, ``x`` its sources with :math:`\mathcal F` set to zero, and its
+state the certified primal-dual point. A wrong zero set gives a point the
+certificate rejects (or one that is ``tol``-optimal anyway), and ADMM
+continues unchanged.
+
 Everything is batched over many problems on one graph: ``Y`` is ``(B, N, P)``
 (or a single ``(N, P)``), ``x`` has the shape of ``Y`` and ``g`` is ``(B, N)``,
 each problem with its own penalties. Each problem stops on its own primal and
@@ -79,6 +153,7 @@ from unrolled.graph.operators import (
     check_normaliser,
     deconvolution_objective,
     gamma_inverse,
+    per_problem,
     sources_from_filter,
 )
 
@@ -92,7 +167,16 @@ __all__ = [
     "sources_from_filter",
     "deconvolution_objective",
     "default_penalties",
+    "polish_filter",
+    "dual_candidate",
+    "certify",
 ]
+
+#: Elements of one chunk of the rows of ``Z`` formed at a time by the polish (bounds its memory).
+POLISH_CHUNK = 1 << 22
+
+#: Entries of the polished sources at most this fraction of their largest are zero to rounding (the dual's set).
+_ZERO_RTOL = 1e-9
 
 #: Defaults of the data-scaled penalties (see :func:`default_penalties`).
 KAPPA_LAMBDA = 10.0
@@ -118,12 +202,20 @@ class ADMMResult(SolverResult):
         As in :class:`~unrolled.core.result.SolverResult`; ``history`` has
         ``'objective'`` (batch mean of :math:`\\|x^k\\|_1`) and
         ``'criterion'`` (batch maximum of the larger relative residual, see
-        :func:`admm`).
+        :func:`admm`; for a problem stopped by the polish, its certified gap).
+    polished : Tensor
+        ``(B,)`` bool: the problem stopped on a certified polished point
+        (``admm(polish=True)``, module docstring).
+    gap : Tensor
+        ``(B,)`` certified bound of :math:`(F - F^*)/F^*` of the polished
+        problems (:func:`certify`), ``inf`` for the others.
     """
 
     g: Tensor | None = None
     rho_l: Tensor | None = None
     rho_mu: Tensor | None = None
+    polished: Tensor | None = None
+    gap: Tensor | None = None
 
 
 def default_penalties(Y: Tensor, c: float = 1.0) -> tuple[Tensor, Tensor]:
@@ -199,6 +291,172 @@ def _check_inputs(Y, S, V, c):
 
 
 # --------------------------------------------------------------------------- #
+# Polish and certificate (module docstring)
+# --------------------------------------------------------------------------- #
+def _zero_set_gram(V: Tensor, Yt: Tensor, zero: Tensor) -> Tensor:
+    r""":math:`G = Z_{\mathcal Z}^\top Z_{\mathcal Z}` ``(B, N, N)`` for the 0/1 mask ``zero`` ``(B, N, P)`` of the set.
+
+    Row :math:`(n, p)` of ``Z`` is :math:`v^{(n)} \circ \tilde y_p`; the rows are formed in chunks of
+    :data:`POLISH_CHUNK` elements, masked and accumulated, ``O(N^3 P)`` per problem.
+    """
+    B, N, P = Yt.shape
+    G = Yt.new_zeros(B, N, N)
+    Ytt = Yt.transpose(-2, -1)
+    pc = max(1, POLISH_CHUNK // max(1, B * N * N))
+    for p0 in range(0, P, pc):
+        rows = V[None, :, None, :] * Ytt[:, None, p0:p0 + pc, :]  # (B, N, pc, N)
+        rows = (rows * zero[:, :, p0:p0 + pc, None]).reshape(B, -1, N)
+        G = G + rows.transpose(-2, -1) @ rows
+    return G
+
+
+def polish_filter(Yt: Tensor, V: Tensor, zero: Tensor, c: float) -> tuple[Tensor, Tensor]:
+    r"""Primal polish of (8) on a guessed zero set: the equality-constrained least squares (module docstring).
+
+    Parameters
+    ----------
+    Yt : Tensor
+        ``(B, N, P)`` :math:`\tilde Y = V^\top Y`.
+    V : Tensor
+        ``(N, N)`` orthonormal eigenbasis.
+    zero : Tensor
+        ``(B, N, P)`` bool, the guessed zero set :math:`\mathcal Z` of :math:`Z\tilde g`.
+    c : float
+        Normalisation :math:`1^\top\tilde g = c`.
+
+    Returns
+    -------
+    g, ok : Tensor
+        ``(B, N)`` solution of :math:`\min\|Z_{\mathcal Z}\tilde g\|_2^2` s.t. :math:`1^\top\tilde g = c`
+        (its KKT system) and ``(B,)`` bool: the solve is finite. Only :func:`certify` says whether it is
+        optimal.
+    """
+    B, N, P = Yt.shape
+    G = _zero_set_gram(V, Yt, zero.to(Yt.dtype))
+    sigma = (G.diagonal(dim1=-2, dim2=-1).sum(-1) / N).clamp_min(torch.finfo(Yt.dtype).tiny)  # scales the KKT rows
+    K = Yt.new_zeros(B, N + 1, N + 1)
+    K[:, :N, :N] = G
+    K[:, :N, N] = sigma[:, None]
+    K[:, N, :N] = sigma[:, None]
+    rhs = Yt.new_zeros(B, N + 1, 1)
+    rhs[:, N, 0] = sigma * c
+    g = torch.linalg.solve_ex(K, rhs)[0][:, :N, 0]
+    return g, torch.isfinite(g).all(-1)
+
+
+def dual_candidate(Yt: Tensor, V: Tensor, free: Tensor, sign: Tensor, lam: Tensor, n_steps: int = 20, *,
+                   nu: Tensor | None = None, null: Tensor | None = None, gram: Tensor | None = None) -> Tensor:
+    r"""A dual point of (8) near ``lam``, by alternating projections (module docstring, *Dual candidate*).
+
+    With :math:`\lambda_j = s_j` fixed off the set ``free`` (:math:`\mathcal F`), it alternates the
+    projection onto the affine set :math:`Z_{\mathcal F}^\top\lambda_{\mathcal F} - \nu 1 =
+    -Z_{\mathcal N}^\top s` and the clipping of :math:`\lambda_{\mathcal F}` to :math:`[-1, 1]`,
+    ``n_steps`` times, from ``lam`` clipped, ending on the affine set. Each step costs about one ADMM
+    iteration.
+
+    * ``nu=None``: :math:`\nu` is a variable too; the matrix :math:`[Z_{\mathcal F}^\top, -1]` times its
+      transpose is :math:`G_{\mathcal F} + 11^\top` (``N x N``, non-singular when :math:`G_{\mathcal F}`'s
+      null space is not orthogonal to 1).
+    * ``nu`` given (``(B,)``, e.g. :math:`\|Z\tilde g\|_1/c` of a polished ``g``): :math:`\nu` stays
+      there; :math:`G_{\mathcal F}` is singular along the polished filter ``null`` (``(B, N)``, required
+      then), so the projection uses :math:`G_{\mathcal F} + \sigma\hat g\hat g^\top`, whose inverse acts
+      as the pseudo-inverse on the range of :math:`G_{\mathcal F}`.
+
+    Parameters
+    ----------
+    Yt, V
+        As in :func:`polish_filter`.
+    free : Tensor
+        ``(B, N, P)`` bool, where :math:`\lambda` may move (the guessed zero set).
+    sign : Tensor
+        ``(B, N, P)`` values of :math:`\lambda` elsewhere (signs of the sources).
+    lam : Tensor
+        ``(B, N, P)`` start (ADMM's multiplier).
+    n_steps : int
+        Number of alternating projections (``>= 1``).
+    nu, null : Tensor, optional
+        Fixed :math:`\nu` and the null vector of :math:`G_{\mathcal F}` (see above).
+    gram : Tensor, optional
+        ``(B, N, N)`` :math:`G_{\mathcal F}` if already formed (it costs ``O(N^3 P)``).
+
+    Returns
+    -------
+    Tensor
+        ``(B, N, P)`` dual candidate for :func:`certify`.
+    """
+    N = Yt.shape[-2]
+    m = free.to(Yt.dtype)
+    fixed = sign * (1.0 - m)
+    G = _zero_set_gram(V, Yt, m) if gram is None else gram
+    if nu is None:
+        Ginv = torch.linalg.inv_ex(G + 1.0)[0]
+    else:
+        sigma = G.diagonal(dim1=-2, dim2=-1).sum(-1) / N
+        gh = null / torch.linalg.vector_norm(null, dim=-1, keepdim=True)
+        Ginv = torch.linalg.inv_ex(G + sigma[:, None, None] * gh[:, :, None] * gh[:, None, :])[0]
+    b = -apply_Zt(V, Yt, fixed)
+    lam = lam.clamp(-1.0, 1.0) * m
+    free_nu = nu is None
+    if free_nu:
+        nu = (apply_Zt(V, Yt, lam) - b).mean(-1)
+    for i in range(n_steps):
+        y = (Ginv @ (apply_Zt(V, Yt, lam) - nu[:, None] - b).unsqueeze(-1)).squeeze(-1)
+        lam = lam - m * apply_Z(V, Yt, y)
+        if free_nu:
+            nu = nu + y.sum(-1)
+        if i < n_steps - 1:
+            lam = lam.clamp(-1.0, 1.0)
+    return fixed + lam
+
+
+def certify(Yt: Tensor, z: Tensor, V: Tensor, g: Tensor, lam: Tensor, c: float
+            ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    r"""Certified bound of :math:`(F - F^*)/F^*` for a primal candidate ``g`` and any dual candidate ``lam``.
+
+    Makes both candidates feasible (module docstring, *Certificate*): :math:`\tilde g \leftarrow
+    c\tilde g/1^\top\tilde g` with objective :math:`F`; with :math:`r = Z^\top\lambda`,
+    :math:`\nu = (\sum_i r_i/z_i)/(\sum_i 1/z_i)` (the :math:`\nu` of the smallest correction),
+    :math:`\lambda' = \lambda + Z\operatorname{diag}(z)^{-1}(\nu 1 - r)` and
+    :math:`t = \max(1, \|\lambda'\|_\infty)`, :math:`(\lambda'/t, \nu/t)` is dual feasible with value
+    :math:`D = c\nu/t \le F^*`.
+
+    Parameters
+    ----------
+    Yt, V
+        As in :func:`polish_filter`.
+    z : Tensor
+        ``(B, N)`` diagonal of :math:`Z^\top Z` (:func:`~unrolled.graph.iteration.deconvolution_data`).
+    g : Tensor
+        ``(B, N)`` primal candidate (any scale with :math:`1^\top\tilde g \ne 0`).
+    lam : Tensor
+        ``(B, N, P)`` dual candidate (any).
+    c : float
+        Normalisation constant.
+
+    Returns
+    -------
+    gap, g, Zg, lam, nu : Tensor
+        ``(B,)`` bound :math:`(F - D)/D + \|e\|_\infty\|\tilde g\|_1/D` (``e`` the rounding
+        residual of :math:`Z^\top\lambda = \nu 1`; ``inf`` where :math:`D \le 0` or not finite), the
+        feasible ``(B, N)`` filter and ``(B, N, P)`` :math:`Z\tilde g`, and the dual feasible point
+        ``(B, N, P)``, ``(B,)``.
+    """
+    g = g * (c / g.sum(dim=-1, keepdim=True))
+    Zg = apply_Z(V, Yt, g)
+    F = Zg.abs().sum(dim=(-2, -1))
+    r = apply_Zt(V, Yt, lam)
+    nu = (r / z).sum(-1) / (1.0 / z).sum(-1)
+    lam = lam + apply_Z(V, Yt, (nu[:, None] - r) / z)
+    t = lam.abs().amax(dim=(-2, -1)).clamp_min(1.0)
+    lam, nu = lam / t[:, None, None], nu / t
+    D = c * nu
+    e = (apply_Zt(V, Yt, lam) - nu[:, None]).abs().amax(dim=-1)
+    gap = (F - D) / D + e * g.abs().sum(dim=-1) / D
+    gap = torch.where(torch.isfinite(gap) & (D > 0), gap, torch.full_like(gap, float("inf")))
+    return gap, g, Zg, lam, nu
+
+
+# --------------------------------------------------------------------------- #
 # Solver
 # --------------------------------------------------------------------------- #
 class _TestedEvery(GraphADMMIteration):
@@ -211,10 +469,10 @@ class _TestedEvery(GraphADMMIteration):
 
     def __init__(self, inner: GraphADMMIteration, every: int, max_iter: int):
         super().__init__(inner.output, atol=inner.atol)
-        self.every, self.max_iter = every, max_iter
+        self.inner, self.every, self.max_iter = inner, every, max_iter
 
     def init(self, data, params):
-        state = super().init(data, params)
+        state = self.inner.init(data, params)
         state["q_prev"] = state["q"]
         return state
 
@@ -222,12 +480,87 @@ class _TestedEvery(GraphADMMIteration):
         start = k * self.every
         prev = state
         for j in range(start, min(start + self.every, self.max_iter)):
-            prev, state = state, super().step(j, state, data, params)
+            prev, state = state, self.inner.step(j, state, data, params)
         state["q_prev"] = prev["q"]
         return state
 
     def criterion(self, new, old, data, params):
-        return super().criterion(new, {"q": new["q_prev"]}, data, params)
+        return self.inner.criterion(new, {"q": new["q_prev"]}, data, params)
+
+
+class _Polished(GraphADMMIteration):
+    """``inner``'s steps, and after the step that completes each ``polish_every``-th ADMM iteration, the polish.
+
+    ``inner`` is the ADMM step or :class:`_TestedEvery` (``per_step`` ADMM iterations per step). The state also
+    carries ``gap`` ``(B,)``: the certified gap of a problem whose polished point was accepted at this step
+    (``inf`` otherwise); :meth:`criterion` is that gap there (below ``tol``, so the problem stops), the inner
+    criterion elsewhere.
+    """
+
+    def __init__(self, inner: GraphADMMIteration, c: float, tol: float, polish_every: int, per_step: int = 1,
+                 dual_steps: int = 20):
+        super().__init__(inner.output, atol=inner.atol)
+        self.inner, self.c, self.tol, self.polish_every, self.per_step = inner, c, tol, polish_every, per_step
+        self.dual_steps = dual_steps
+
+    def init(self, data, params):
+        state = self.inner.init(data, params)
+        state["gap"] = torch.full_like(state["g"][:, 0], float("inf"))
+        return state
+
+    def step(self, k, state, data, params):
+        new = self.inner.step(k, state, data, params)
+        before, after = k * self.per_step, (k + 1) * self.per_step
+        if after // self.polish_every > before // self.polish_every:
+            return self._polish(new, data, params)
+        new["gap"] = torch.full_like(new["g"][:, 0], float("inf"))
+        return new
+
+    def _polish(self, state, data, params):
+        """Replace the problems whose polished point is certified ``tol``-optimal by that point (no host sync)."""
+        Yt, z, V = data["Yt"], data["z"], data["V"]
+        x = state["x"]
+        zero = x == 0
+        g, ok = polish_filter(Yt, V, zero, self.c)
+        Zg = apply_Z(V, Yt, g)
+        # the dual may move on ADMM's zero set and where the polished sources vanish (to rounding)
+        free = zero | (Zg.abs() <= _ZERO_RTOL * Zg.abs().amax(dim=(-2, -1), keepdim=True))
+        lam0 = state["lam"] * per_problem(1.0 / params["tau"], 3)  # ADMM's multiplier (scaled form * rho_l)
+        sign = torch.sign(x)
+        # two candidates: nu free with ADMM's signs (near ADMM's multiplier), and nu at the polished objective
+        # with the polished signs (strong duality, exact when the polish found the vertex); the smaller
+        # certified gap is kept
+        G = _zero_set_gram(V, Yt, free.to(Yt.dtype))
+        best = certify(Yt, z, V, g, dual_candidate(Yt, V, free, sign, lam0, self.dual_steps, gram=G), self.c)
+        nu_p = Zg.abs().sum(dim=(-2, -1)) / self.c
+        other = certify(Yt, z, V, g, dual_candidate(Yt, V, free, torch.sign(Zg), lam0, self.dual_steps, nu=nu_p,
+                                                    null=g, gram=G), self.c)
+        pick = other[0] < best[0]
+        best = tuple(torch.where(pick.view(-1, *([1] * (a.dim() - 1))), b, a) for a, b in zip(best, other))
+        gap, g, Zg, lam, nu = best
+        ok = ok & (gap < self.tol)
+        # the certified point in the step's variables (algorithm_values, scaled form: lam_state = lam / rho_l,
+        # and the ADMM multiplier of 1^T g = c is -nu, from Z^T lam + mu 1 = 0)
+        rho_l = 1.0 / params["tau"]
+        x = Zg * (~free).to(Zg.dtype)
+        lam_s = lam / per_problem(rho_l, 3)
+        mu = torch.zeros_like(state["mu"])
+        mu[:, 0] = -nu / rho_l
+        cand = {"g": g, "Zg": Zg, "x": x, "lam": lam_s, "mu": mu, "q": apply_Zt(V, Yt, x),
+                "u": apply_Zt(V, Yt, lam_s)}
+        out = {}
+        for key, t in state.items():
+            if key in cand:
+                sel = ok.view(-1, *([1] * (t.dim() - 1)))
+                out[key] = torch.where(sel, cand[key], t)
+            else:
+                out[key] = t
+        out["gap"] = torch.where(ok, gap, torch.full_like(gap, float("inf")))
+        return out
+
+    def criterion(self, new, old, data, params):
+        crit = self.inner.criterion(new, old, data, params)
+        return torch.where(torch.isfinite(new["gap"]), new["gap"], crit)
 
 
 def admm(
@@ -244,6 +577,8 @@ def admm(
     output: str = "sources",
     callback: Callable[[int, Tensor], None] | None = None,
     check_every: int = 1,
+    polish: bool = True,
+    polish_every: int = 100,
 ) -> ADMMResult:
     r"""ADMM (updates (11)–(14) of the SLoG-Net paper) for a batch of problems (8) on one graph.
 
@@ -299,13 +634,26 @@ def admm(
         ``n_iter`` is then a multiple of ``check_every`` (or ``max_iter``) and a problem may run up to
         ``check_every - 1`` iterations past the first one that meets the test; the residuals tested are those
         of the last iteration (as with ``1``). ``history`` has one entry per test. Not with ``callback``.
+    polish : bool, default True
+        Every ``polish_every`` iterations (after the test that completes them, with ``check_every``), polish
+        each live problem on its current zero set and stop it when the polished point is certified
+        ``tol``-optimal, :math:`(F - F^*)/F^* \le (F - D)/D < \mathrm{tol}` (module docstring,
+        :func:`polish_filter`, :func:`certify`); ``res.polished`` and ``res.gap`` say which and by how much.
+        A rejected candidate leaves the iterates untouched. Never with ``tol = 0`` (which runs exactly
+        ``max_iter`` ADMM iterations, as the nets' comparisons need); ``polish=False`` gives the plain
+        ADMM iterates and stopping test.
+    polish_every : int, default 100
+        Iterations between polishes (``>= 1``). A polish forms two ``N x N`` Gram matrices of rows of ``Z``
+        (``O(N^3 P)`` per problem, about ``N / 2`` ADMM iterations each) and runs two dual candidates of 20
+        alternating projections (about one ADMM iteration each): about ``N + 45`` ADMM iterations in all, paid
+        also when the candidate is rejected.
 
     Returns
     -------
     ADMMResult
-        ``x`` shaped like ``Y``, ``g`` ``(B, N)``, ``n_iter`` and ``converged``
-        ``(B,)`` (0-dim for a single problem), ``rho_l``, ``rho_mu`` and
-        ``history``.
+        ``x`` shaped like ``Y``, ``g`` ``(B, N)``, ``n_iter``, ``converged``,
+        ``polished`` and ``gap`` ``(B,)`` (0-dim for a single problem),
+        ``rho_l``, ``rho_mu`` and ``history``.
 
     Raises
     ------
@@ -328,6 +676,9 @@ def admm(
     tol = check_positive("tol", tol, allow_zero=True)
     atol = check_positive("atol", atol, allow_zero=True)
     check_every = check_int("check_every", check_every, minimum=1)
+    polish_every = check_int("polish_every", polish_every, minimum=1)
+    if not isinstance(polish, bool):
+        raise ValueError(f"polish must be True or False, got {polish!r}")
     if check_every > 1 and callback is not None:
         raise ValueError("check_every > 1 cannot be combined with callback (which sees every iteration)")
     iteration = GraphADMMIteration(output, atol=atol)
@@ -343,14 +694,23 @@ def admm(
         rl = dl if rl is None else rl
         rm = dm if rm is None else rm
     params = algorithm_values(rl, rm, c, n_nodes=N, dtype=Yb.dtype, device=Yb.device)
+    polishing = polish and tol > 0
     if check_every == 1:
-        res = solve(iteration, data, params, max_iter=max_iter, tol=tol, callback=callback)
+        it = _Polished(iteration, c, tol, polish_every) if polishing else iteration
+        res = solve(it, data, params, max_iter=max_iter, tol=tol, callback=callback)
         n_iter = res.n_iter
     else:
         blocks = -(-max_iter // check_every)
-        res = solve(_TestedEvery(iteration, check_every, max_iter), data, params, max_iter=blocks, tol=tol)
+        it = _TestedEvery(iteration, check_every, max_iter)
+        if polishing:
+            it = _Polished(it, c, tol, polish_every, per_step=check_every)
+        res = solve(it, data, params, max_iter=blocks, tol=tol)
         n_iter = (res.n_iter * check_every).clamp_max(max_iter)
     x, g, conv = res.x, res.state["g"], res.converged
+    gap = res.state["gap"] if polishing else torch.full_like(g[:, 0], float("inf"))
+    polished = torch.isfinite(gap)
     if unbatched:
-        x, g, n_iter, conv, rl, rm = x[0], g[0], n_iter[0], conv[0], rl[0], rm[0]
-    return ADMMResult(x=x, n_iter=n_iter, converged=conv, history=res.history, g=g, rho_l=rl, rho_mu=rm)
+        x, g, n_iter, conv, rl, rm, gap, polished = (x[0], g[0], n_iter[0], conv[0], rl[0], rm[0], gap[0],
+                                                     polished[0])
+    return ADMMResult(x=x, n_iter=n_iter, converged=conv, history=res.history, g=g, rho_l=rl, rho_mu=rm,
+                      polished=polished, gap=gap)
