@@ -44,6 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -51,6 +52,8 @@ from unrolled.core.result import SolverResult
 from unrolled.core.solve import solve
 from unrolled.core.validation import as_batch, check_int, check_positive, check_same_dtype_device, check_tensor
 from unrolled.sbl.iteration import UPDATES, SBLIteration, posterior, sigma_y
+
+METHODS = ("auto", "numba", "torch")
 
 __all__ = ["SBLResult", "sbl", "sbl_objective", "posterior", "sigma_y", "check_dictionary", "UPDATES"]
 
@@ -102,6 +105,7 @@ def sbl(
     mu: float | None = None,
     callback: Callable[[int, Tensor], None] | None = None,
     prune: float | None = None,
+    method: str = "auto",
 ) -> SBLResult:
     r"""Sparse Bayesian learning for a batch of problems sharing ``Phi``.
 
@@ -135,6 +139,13 @@ def sbl(
         (:func:`~unrolled.sbl.iteration.posterior_active`, problems grouped by ``k``: a ``(k, k)`` Cholesky
         factorisation instead of the ``(n, n)`` one), which is what makes pruned SBL fast. ``None``
         (default): no pruning, every atom kept (off-support ``gamma`` decay towards zero).
+    method : {'auto', 'numba', 'torch'}
+        ``'numba'``: the compiled per-problem kernel (:mod:`unrolled.sbl.sbl_kernel`; CPU, real float64, the
+        ``'em'`` and ``'mackay'`` updates, no ``callback``; ``numba.get_num_threads()`` threads); ``'torch'``: the
+        batched :class:`~unrolled.sbl.iteration.SBLIteration` run by :func:`~unrolled.core.solve.solve` (any
+        device, dtype and update). ``'auto'`` (default): ``'numba'`` when the kernel supports the call and no
+        input requires grad, else ``'torch'``. Both run the same iteration and stopping rule (same ``gamma``
+        and ``x`` to rounding, same iteration counts).
 
     Returns
     -------
@@ -150,6 +161,8 @@ def sbl(
     FloatingPointError
         When the hyperparameters become non-finite (``lam`` too small for the dtype).
     """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     yb, single, lam = _check(y, Phi, lam)
     check_tensor("y", yb)
     if update not in UPDATES:
@@ -170,12 +183,83 @@ def sbl(
     if prune is not None:  # to a float here; SBLIteration refuses it with update='lstm'
         prune = check_positive("prune", prune)
     mu = default_mu(Phi) if mu is None else check_positive("mu", mu)
+    unsupported = _kernel_unsupported(yb, Phi, update, callback)
+    if method == "numba" and unsupported:
+        raise ValueError(f"method='numba' does not support {unsupported}; use method='torch' (or 'auto')")
+    if method == "numba" or (method == "auto" and not unsupported and not (y.requires_grad or Phi.requires_grad)):
+        x, gamma, n_iter, converged, history = _sbl_numba(yb.detach(), Phi.detach(), lam, update, gamma, max_iter,
+                                                          tol, prune)
+        if single:
+            return SBLResult(x=x[0], n_iter=n_iter[0], converged=converged[0], history=history, gamma=gamma[0])
+        return SBLResult(x=x, n_iter=n_iter, converged=converged, history=history, gamma=gamma)
     res = run_sbl(yb, Phi, lam, update, gamma, mu, max_iter=max_iter, tol=tol, callback=callback, readout="gamma",
                   prune=prune)
     x, gamma = res.state["mean"], res.state["gamma"]
     if single:
         return SBLResult(x=x[0], n_iter=res.n_iter[0], converged=res.converged[0], history=res.history, gamma=gamma[0])
     return SBLResult(x=x, n_iter=res.n_iter, converged=res.converged, history=res.history, gamma=gamma)
+
+
+def _kernel_unsupported(yb: Tensor, Phi: Tensor, update: str, callback) -> str:
+    """What keeps a call off the numba kernel (empty when it supports it)."""
+    if Phi.device.type != "cpu":
+        return f"tensors on {Phi.device} (CPU only)"
+    if Phi.dtype != torch.float64:
+        return f"dtype {Phi.dtype} (real float64 only)"
+    if update not in ("em", "mackay"):
+        return f"update={update!r} (the 'em' and 'mackay' updates only)"
+    if callback is not None:
+        return "a callback"
+    return ""
+
+
+def _sbl_numba(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma: Tensor, max_iter: int, tol: float,
+               prune: float | None) -> tuple[Tensor, Tensor, Tensor, Tensor, dict]:
+    """CPU path: the compiled per-problem kernel :func:`unrolled.sbl.sbl_kernel.sbl_batch` on validated input.
+
+    Returns ``x, gamma, n_iter, converged, history`` with the history in the format of the torch path (per
+    iteration the batch mean cost and max criterion, problems that stopped earlier at their final values; empty
+    lists with ``tol=0``, as :func:`~unrolled.core.solve.solve` keeps none then).
+    """
+    import numba
+
+    from unrolled.sbl.sbl_kernel import sbl_batch
+
+    B, m = yb.shape[0], Phi.shape[1]
+    Phi_np = Phi.contiguous().numpy()
+    Y = yb.contiguous().numpy()
+    G = (Phi.T @ Phi).numpy()
+    C = (yb @ Phi).numpy()
+    Gamma = gamma.contiguous().numpy().copy()
+    X = np.zeros((B, m))
+    n_iter = np.zeros(B, dtype=np.int64)
+    converged = np.zeros(B, dtype=np.bool_)
+    status = np.zeros(B, dtype=np.int64)
+    n_chunks = max(1, min(B, 8 * numba.get_num_threads()))
+    acc = [np.zeros((n_chunks, max_iter + 1)) for _ in range(4)]  # obj_live, obj_tail, crit_live, crit_tail
+    if B:
+        sbl_batch(Phi_np, G, Y, C, Gamma, float(lam), update == "mackay", 0.0 if prune is None else float(prune),
+                  max_iter, float(tol), n_chunks, X, n_iter, converged, status, *acc)
+    bad = status != 0
+    if bad.any():  # the first failure in iteration order, with the torch path's error
+        b = int(np.flatnonzero(bad)[np.argmin(n_iter[bad])])
+        it = int(n_iter[b])
+        if status[b] == 1:
+            raise FloatingPointError(f"SBL produced non-finite hyperparameters at iteration {it}; lam={lam} may be "
+                                     f"too small for this dtype")
+        if status[b] == 2:
+            raise FloatingPointError(f"SBLIteration diverged at iteration {it}: non-finite criterion or objective")
+        raise FloatingPointError(f"SBL: a covariance lost positive definiteness at iteration {it} (problem {b}); "
+                                 f"lam={lam} may be too small")
+    history: dict[str, list] = {"objective": [], "criterion": []}
+    T = int(n_iter.max()) if B else 0
+    if tol > 0 and T:
+        obj_live, obj_tail = acc[0].sum(0), acc[1].sum(0)
+        crit_live, crit_tail = acc[2].max(0), acc[3].max(0)
+        history["objective"] = ((obj_live[:T] + np.cumsum(obj_tail)[:T]) / B).tolist()
+        history["criterion"] = np.maximum(crit_live[:T], np.maximum.accumulate(crit_tail)[:T]).tolist()
+    return (torch.from_numpy(X), torch.from_numpy(Gamma), torch.from_numpy(n_iter), torch.from_numpy(converged),
+            history)
 
 
 def default_mu(Phi: Tensor) -> float:
