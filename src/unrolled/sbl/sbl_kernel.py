@@ -205,7 +205,7 @@ def _posterior(Phi, PhiT, G, y, c, energy, gamma, lam, pruned, act, U, W, Z, v, 
 @njit(cache=True, fastmath=False, nogil=True)
 def _solve_one(Phi, PhiT, G, y, c, gamma, lam, mackay, prune, max_iter, tol, x, obj_live, obj_tail, crit_live,
                crit_tail, act, U, W, Z, v, d, t, s, mean, q, gnew, shared, act0, k0, U0, W0, s0):
-    """SBL for one problem; ``gamma`` (the start on entry) and ``x`` are written in place.
+    """SBL for one problem; ``gamma`` (the start on entry) and ``x`` are written in place (``c``: scratch).
 
     ``shared``: the start's posterior is in the dense form with the factorisation ``act0[:k0], U0, W0, s0`` of
     :func:`_dense_factor`, computed once for the problems that share the start (the default ``gamma = 1``).
@@ -218,8 +218,14 @@ def _solve_one(Phi, PhiT, G, y, c, gamma, lam, mackay, prune, max_iter, tol, x, 
     tiny = np.finfo(np.float64).tiny
     pruned = prune > 0.0
     energy = 0.0
-    for i in range(y.shape[0]):
-        energy += y[i] * y[i]
+    for l in range(m):
+        c[l] = 0.0
+    for i in range(y.shape[0]):  # c = Phi^T y here, per problem (a batched product would round differently)
+        yi = y[i]
+        energy += yi * yi
+        row = Phi[i]
+        for l in range(m):
+            c[l] += yi * row[l]
     if shared:
         cost, ok = _dense_solve(y, gamma, act0, k0, U0, W0, s0, v, t, mean, q), True
     else:
@@ -284,9 +290,9 @@ def _solve_one(Phi, PhiT, G, y, c, gamma, lam, mackay, prune, max_iter, tol, x, 
 
 
 @njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def sbl_batch(Phi, G, Y, C, Gamma, lam, mackay, prune, max_iter, tol, n_chunks, X, n_iter, converged, status,
+def sbl_batch(Phi, G, Y, Gamma, lam, mackay, prune, max_iter, tol, n_chunks, X, n_iter, converged, status,
               obj_live, obj_tail, crit_live, crit_tail):
-    """SBL on every row of ``Y`` ``(B, n)`` (``C = Y Phi``, ``G = Phi^T Phi``); outputs in place.
+    """SBL on every row of ``Y`` ``(B, n)`` (``G = Phi^T Phi``); outputs in place.
 
     ``Gamma`` ``(B, m)``: the starts on entry, the final hyperparameters on exit; ``X`` ``(B, m)`` the posterior
     means; ``n_iter``, ``converged``, ``status`` ``(B,)``; ``obj_live``, ``obj_tail``, ``crit_live``,
@@ -325,13 +331,14 @@ def sbl_batch(Phi, G, Y, C, Gamma, lam, mackay, prune, max_iter, tol, n_chunks, 
         mean = np.empty(m)
         q = np.empty(m)
         gnew = np.empty(m)
+        c = np.empty(m)
         U0 = np.empty((n, n))
         W0 = np.empty((n, m))
         s0 = np.empty(m)
         lo, hi = ch * B // n_chunks, (ch + 1) * B // n_chunks
         use0 = shared and hi > lo and _dense_factor(Phi, PhiT, Gamma[lo], lam, act0, k0, U0, W0, s0)
         for b in range(lo, hi):
-            it, conv, st = _solve_one(Phi, PhiT, G, Y[b], C[b], Gamma[b], lam, mackay, prune, max_iter, tol,
+            it, conv, st = _solve_one(Phi, PhiT, G, Y[b], c, Gamma[b], lam, mackay, prune, max_iter, tol,
                                       X[b], obj_live[ch], obj_tail[ch], crit_live[ch], crit_tail[ch], act, U, W,
                                       Z, v, d, t, s, mean, q, gnew, use0, act0, k0, U0, W0, s0)
             n_iter[b] = it

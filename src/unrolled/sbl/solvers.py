@@ -229,7 +229,6 @@ def _sbl_numba(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma: Tensor, 
     Phi_np = Phi.contiguous().numpy()
     Y = yb.contiguous().numpy()
     G = (Phi.T @ Phi).numpy()
-    C = (yb @ Phi).numpy()
     Gamma = gamma.contiguous().numpy().copy()
     X = np.zeros((B, m))
     n_iter = np.zeros(B, dtype=np.int64)
@@ -238,7 +237,7 @@ def _sbl_numba(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma: Tensor, 
     n_chunks = max(1, min(B, 8 * numba.get_num_threads()))
     acc = [np.zeros((n_chunks, max_iter + 1)) for _ in range(4)]  # obj_live, obj_tail, crit_live, crit_tail
     if B:
-        sbl_batch(Phi_np, G, Y, C, Gamma, float(lam), update == "mackay", 0.0 if prune is None else float(prune),
+        sbl_batch(Phi_np, G, Y, Gamma, float(lam), update == "mackay", 0.0 if prune is None else float(prune),
                   max_iter, float(tol), n_chunks, X, n_iter, converged, status, *acc)
     bad = status != 0
     if bad.any():  # the first failure in iteration order, with the torch path's error
@@ -249,8 +248,8 @@ def _sbl_numba(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma: Tensor, 
                                      f"too small for this dtype")
         if status[b] == 2:
             raise FloatingPointError(f"SBLIteration diverged at iteration {it}: non-finite criterion or objective")
-        raise FloatingPointError(f"SBL: a covariance lost positive definiteness at iteration {it} (problem {b}); "
-                                 f"lam={lam} may be too small")
+        raise torch.linalg.LinAlgError(f"SBL: the Cholesky factorisation of problem {b} failed at iteration {it} (not "
+                                       f"positive-definite in floating point); lam={lam} may be too small")
     history: dict[str, list] = {"objective": [], "criterion": []}
     T = int(n_iter.max()) if B else 0
     if tol > 0 and T:
@@ -264,7 +263,7 @@ def _sbl_numba(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma: Tensor, 
 
 def default_mu(Phi: Tensor) -> float:
     """Default step of the LSTM form, ``1 / ||Phi||_2^2`` (the monotone range of eq. 12)."""
-    return 1.0 / float(torch.linalg.matrix_norm(Phi, ord=2) ** 2)
+    return 1.0 / float(torch.linalg.matrix_norm(Phi.detach(), ord=2) ** 2)
 
 
 def run_sbl(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma0: Tensor | None, mu: float, *, max_iter: int,
