@@ -1,4 +1,4 @@
-"""The numba kernel of ``sbl`` (``method='numba'``): the torch path's iteration, its fixed point, ARDRegression, errors."""
+"""The numba kernel of ``sbl`` (``method='numba'``): the torch path's iteration, fixed point, ARDRegression, errors."""
 
 from __future__ import annotations
 

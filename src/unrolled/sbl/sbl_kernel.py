@@ -210,9 +210,10 @@ def _solve_one(Phi, PhiT, G, y, c, gamma, lam, mackay, prune, max_iter, tol, x, 
     ``shared``: the start's posterior is in the dense form with the factorisation ``act0[:k0], U0, W0, s0`` of
     :func:`_dense_factor`, computed once for the problems that share the start (the default ``gamma = 1``).
 
-    Returns ``(iterations, converged, status)`` (with a non-zero status: the iteration where it stopped); the cost and criterion after iteration ``it`` are added to
-    ``obj_live[it - 1]`` and max-ed into ``crit_live[it - 1]``, the final ones into ``obj_tail[T]``,
-    ``crit_tail[T]`` (``T`` the iterations run: they stand for every later iteration of the batch's history).
+    Returns ``(iterations, converged, status)`` (with a non-zero status: the iteration where it stopped). The cost
+    and criterion after iteration ``it`` are added to ``obj_live[it - 1]`` and max-ed into ``crit_live[it - 1]``, the
+    final ones into ``obj_tail[T]``, ``crit_tail[T]`` (``T`` the iterations run: they stand for every later iteration
+    of the batch's history).
     """
     m = gamma.shape[0]
     tiny = np.finfo(np.float64).tiny
