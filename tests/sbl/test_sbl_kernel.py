@@ -192,3 +192,19 @@ def test_kernel_raises_as_the_torch_path(update):
             sbl(y * 1e160, Phi, 1.0, update=update, max_iter=200, tol=1e-8, method=method)
         with pytest.raises(torch.linalg.LinAlgError):
             sbl(y * 1e150, Phi, 1e-10, update=update, max_iter=200, tol=1e-8, method=method)
+
+
+def test_kernel_edge_cases_as_torch():
+    """No problems, a zero ``y`` (every atom pruned: the k = 0 posterior), non-contiguous inputs."""
+    Phi, y, _ = _problem(20, 40, 3, 1e-2, 5, seed=23)
+    for yy, P, prune in ((y[:0], Phi, None), (torch.zeros(3, 20, dtype=DT), Phi, 1e-4),
+                         (y.T.contiguous().T, Phi.T.contiguous().T, 1e-4), (y[:, ::1], Phi, None)):
+        a = sbl(yy, P, 1e-3, update="mackay", tol=1e-8, prune=prune, method="torch")
+        b = sbl(yy, P, 1e-3, update="mackay", tol=1e-8, prune=prune, method="numba")
+        assert b.x.shape == a.x.shape == (yy.shape[0], 40)
+        if yy.shape[0]:
+            _assert_same_run(a, b)
+        else:
+            assert b.n_iter.shape == (0,) and b.history == a.history
+    zero = sbl(torch.zeros(3, 20, dtype=DT), Phi, 1e-3, update="em", tol=1e-8, prune=1e-4, method="numba")
+    assert bool((zero.gamma == 0).all() and (zero.x == 0).all() and zero.converged.all())

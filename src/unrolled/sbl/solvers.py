@@ -246,10 +246,10 @@ def _sbl_numba(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma: Tensor, 
     from unrolled.sbl.sbl_kernel import sbl_batch
 
     B, m = yb.shape[0], Phi.shape[1]
-    Phi_np = Phi.contiguous().numpy()
-    Y = yb.contiguous().numpy()
-    G = (Phi.T @ Phi).numpy()
-    Gamma = gamma.contiguous().numpy().copy()
+    Phi_np = np.ascontiguousarray(Phi.numpy())  # C-contiguous float64 arrays only: one compiled signature
+    Y = np.ascontiguousarray(yb.numpy())
+    G = np.ascontiguousarray((Phi.T @ Phi).numpy())
+    Gamma = np.array(gamma.numpy(), order="C")
     X = np.zeros((B, m))
     n_iter = np.zeros(B, dtype=np.int64)
     converged = np.zeros(B, dtype=np.bool_)
