@@ -208,3 +208,15 @@ def test_kernel_edge_cases_as_torch():
             assert b.n_iter.shape == (0,) and b.history == a.history
     zero = sbl(torch.zeros(3, 20, dtype=DT), Phi, 1e-3, update="em", tol=1e-8, prune=1e-4, method="numba")
     assert bool((zero.gamma == 0).all() and (zero.x == 0).all() and zero.converged.all())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_takes_the_torch_path():
+    Phi, y, _ = _problem(20, 40, 3, 1e-2, 4, seed=29)
+    kw = dict(update="mackay", tol=1e-8, prune=1e-4)
+    gpu = sbl(y.cuda(), Phi.cuda(), 1e-4, **kw)
+    assert gpu.gamma.is_cuda  # 'auto' on CUDA: the torch path (the kernel would have raised, as below)
+    ref = sbl(y, Phi, 1e-4, method="torch", **kw)
+    torch.testing.assert_close(gpu.gamma.cpu(), ref.gamma, rtol=1e-6, atol=1e-10)
+    with pytest.raises(ValueError, match="CPU only"):
+        sbl(y.cuda(), Phi.cuda(), 1e-4, method="numba", **kw)
