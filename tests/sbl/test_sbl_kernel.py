@@ -220,3 +220,15 @@ def test_cuda_takes_the_torch_path():
     torch.testing.assert_close(gpu.gamma.cpu(), ref.gamma, rtol=1e-6, atol=1e-10)
     with pytest.raises(ValueError, match="CPU only"):
         sbl(y.cuda(), Phi.cuda(), 1e-4, method="numba", **kw)
+
+
+@pytest.mark.parametrize("prune", [1e-4, None])
+def test_kernel_without_the_pair_table(monkeypatch, prune):
+    """Dictionaries too large for the table of atom products build Sigma_y by rank-one updates: same run."""
+    import unrolled.sbl.solvers as solvers
+
+    Phi, y, _ = _problem(25, 60, 4, 1e-2, 8, seed=31)
+    kw = dict(update="mackay", tol=1e-8, prune=prune)
+    a = sbl(y, Phi, 1e-4, method="torch", **kw)
+    monkeypatch.setattr(solvers, "PACKED_MAX_BYTES", 0)
+    _assert_same_run(a, sbl(y, Phi, 1e-4, method="numba", **kw))

@@ -74,6 +74,8 @@ from unrolled.core.validation import as_batch, check_int, check_positive, check_
 from unrolled.sbl.iteration import UPDATES, SBLIteration, posterior, sigma_y
 
 METHODS = ("auto", "numba", "torch")
+#: Largest table of pairwise atom products the numba kernel keeps (bytes); above it, rank-one updates instead.
+PACKED_MAX_BYTES = 16 * 2**20
 
 __all__ = ["SBLResult", "sbl", "sbl_objective", "posterior", "sigma_y", "check_dictionary", "UPDATES"]
 
@@ -249,6 +251,12 @@ def _sbl_numba(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma: Tensor, 
     Phi_np = np.ascontiguousarray(Phi.numpy())  # C-contiguous float64 arrays only: one compiled signature
     Y = np.ascontiguousarray(yb.numpy())
     G = np.ascontiguousarray((Phi.T @ Phi).numpy())
+    n = Phi.shape[0]
+    if m * n * (n + 1) // 2 * 8 <= PACKED_MAX_BYTES:  # per atom the products Phi_il Phi_jl, i <= j (sbl_kernel)
+        iu, ju = np.triu_indices(n)
+        P = np.ascontiguousarray(Phi_np.T[:, iu] * Phi_np.T[:, ju])
+    else:
+        P = np.zeros((0, 0))
     Gamma = np.array(gamma.numpy(), order="C")
     X = np.zeros((B, m))
     n_iter = np.zeros(B, dtype=np.int64)
@@ -257,7 +265,7 @@ def _sbl_numba(yb: Tensor, Phi: Tensor, lam: float, update: str, gamma: Tensor, 
     n_chunks = max(1, min(B, 8 * numba.get_num_threads()))
     acc = [np.zeros((n_chunks, max_iter + 1)) for _ in range(4)]  # obj_live, obj_tail, crit_live, crit_tail
     if B:
-        sbl_batch(Phi_np, G, Y, Gamma, float(lam), update == "mackay", 0.0 if prune is None else float(prune),
+        sbl_batch(Phi_np, P, G, Y, Gamma, float(lam), update == "mackay", 0.0 if prune is None else float(prune),
                   max_iter, float(tol), n_chunks, X, n_iter, converged, status, *acc)
     bad = status != 0
     if bad.any():  # the first failure in iteration order, with the torch path's error
