@@ -48,15 +48,16 @@ Methods
   :class:`~unrolled.sbl.iteration.SBLIteration` above.
 
 What chose the design (issue 30: ``sbl`` at least 20x a loop of ``ARDRegression``, matched model, B = 1000 problems
-25 x 60, d = 4, noise 0.01; ``unrolled benchmark sbl-vs-ard``; one thread, 2 shared CPUs, load average 1-2): the
-batched torch path took 0.17-0.40 s pruned (mean 22 iterations, max 130): every iteration paid 3-4 active-set
-groups of small batched factorisations (~0.24 ms of launches and Python each), also in the long tail where a handful
-of problems are still live; unpruned (mean 139 iterations) it took 2.5-3.0 s, spent in the padded ``(B, n, n)``
-products and triangular solves. The kernel advances each problem alone (no padding, no per-iteration launch, each
-problem stops when it converges): 0.04 s pruned (4.7x the torch path, 44x / 70x the ``ARDRegression`` loop at B = 40
-/ 1000) and 1.2 s unpruned (2.2x the torch path, 16-17x the loop). Its dense posterior costs 8.9 us at n = 25,
-m = 60 (a branch inside the rank-one update loop made it 34 us: it stops vectorisation), the ``(k, k)`` one
-0.5-3.5 us at k = 4-24.
+25 x 60, d = 4, noise 0.01; ``unrolled benchmark sbl-vs-ard``; one thread, 2 shared CPUs, load average 1.2-2.3): the
+batched torch path took 0.19-0.40 s pruned (mean 22 iterations, max 130; 6.4-15x the loop): every iteration paid
+3-4 active-set groups of small batched factorisations (~0.24 ms of launches and Python each), also in the long tail
+where a handful of problems are still live; unpruned (mean 139 iterations) it took 2.3-3.0 s (7-9x), spent in the
+padded ``(B, n, n)`` products and triangular solves. The kernel advances each problem alone (no padding, no
+per-iteration launch, each problem stops when it converges): 0.037-0.052 s pruned (65-103x the loop at B = 1000,
+48-64x at B = 40, where the torch path was 3.8-4.5x) and 0.93-1.13 s unpruned (20-24x, 24-29x at B = 40). Its dense
+posterior costs 7.2-7.6 us at n = 25, m = 60 (``Sigma_y`` from a table of atom-pair products, 10-11.7 us without; a branch inside the
+rank-one update loop of a first version made it 34 us: it stops vectorisation), the ``(k, k)`` one 0.5-3.5 us at
+k = 4-24.
 """
 
 from __future__ import annotations
