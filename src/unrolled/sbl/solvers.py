@@ -55,9 +55,9 @@ where a handful of problems are still live; unpruned (mean 139 iterations) it to
 padded ``(B, n, n)`` products and triangular solves. The kernel advances each problem alone (no padding, no
 per-iteration launch, each problem stops when it converges): 0.037-0.052 s pruned (65-103x the loop at B = 1000,
 48-64x at B = 40, where the torch path was 3.8-4.5x) and 0.93-1.13 s unpruned (20-24x, 24-29x at B = 40). Its dense
-posterior costs 7.2-7.6 us at n = 25, m = 60 (``Sigma_y`` from a table of atom-pair products, 10-11.7 us without; a branch inside the
-rank-one update loop of a first version made it 34 us: it stops vectorisation), the ``(k, k)`` one 0.5-3.5 us at
-k = 4-24.
+posterior costs 7.2-7.6 us at n = 25, m = 60 (``Sigma_y`` from a table of atom-pair products, 10-11.7 us without;
+a branch inside the rank-one update loop of a first version made it 34 us: it stops vectorisation), the ``(k, k)``
+one 0.5-3.5 us at k = 4-24.
 """
 
 from __future__ import annotations
