@@ -113,7 +113,8 @@ def measure(batches=(40, 1000), *, n: int = 25, m: int = 60, d: int = 4, noise_s
                 torch_s[key] = time.perf_counter() - t0
         pairs = ((f"ARDRegression, default pruning (threshold_lambda {threshold:.0e})", threshold, "pruned",
                   f"sbl (MacKay, prune {prune:.0e}, {how})"),
-                 ("ARDRegression, no pruning (threshold_lambda 1e12)", 1e12, "unpruned", f"sbl (MacKay, no pruning, {how})"))
+                 ("ARDRegression, no pruning (threshold_lambda 1e12)", 1e12, "unpruned",
+                  f"sbl (MacKay, no pruning, {how})"))
         for label, thr, key, ours in pairs:
             X_ard, t_ard = _ard_loop(Phi_np, Y, lam, thr, tol=ard_tol, max_iter=max_iter)
             x_o, t_o, it_o, conv_o = res[key]

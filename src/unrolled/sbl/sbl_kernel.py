@@ -27,8 +27,9 @@ The upper triangle of :math:`\Phi_S\Gamma_S\Phi_S^T` is ``k`` axpys over a table
 :math:`\Phi_{il}\Phi_{jl}` (``i <= j``) of each atom, made once per call by :func:`~unrolled.sbl.solvers.sbl`
 (rank-one row updates of the full square when that table would exceed
 :data:`~unrolled.sbl.solvers.PACKED_MAX_BYTES`). Every triangular loop is a contiguous row update (axpy; no
-floating-point reductions in the long loops, which ``fastmath=False`` cannot vectorise). Float64 only. ``cache=True`` stores the compiled code beside this file (else in
-numba's user cache directory); the first call in a fresh environment compiles it, later processes load it.
+floating-point reductions in the long loops, which ``fastmath=False`` cannot vectorise). Float64 only.
+``cache=True`` stores the compiled code beside this file (else in numba's user cache directory); the first call in a
+fresh environment compiles it (6-12 s here), later processes load it.
 
 Per-problem statuses: ``0`` fine, ``1`` non-finite hyperparameters, ``2`` non-finite cost or criterion, ``3`` a
 non-positive Cholesky pivot, with ``n_iter[b]`` the iteration at which it happened (``0``: at the start).
