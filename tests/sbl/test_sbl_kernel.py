@@ -80,6 +80,14 @@ def test_kernel_per_problem_starts_cap_and_tol_zero():
             assert (b.n_iter == 7).all() and not b.converged.any() and b.history["criterion"] == []
 
 
+def test_kernel_groups_active_sets_as_the_torch_path():
+    """The kernel picks the (k, k) form by the torch path's bucket rule; its copy of the group width must agree
+    (a global of another module would not invalidate numba's cache, hence the copy)."""
+    from unrolled.sbl import iteration, sbl_kernel
+
+    assert sbl_kernel.GROUP == iteration._GROUP
+
+
 def test_batch_equals_one_by_one_and_unbatched():
     """A batch (start factorised once for all problems) gives each problem's own run bit for bit."""
     Phi, y, _ = _problem(25, 60, 4, 1e-2, 6, seed=7)

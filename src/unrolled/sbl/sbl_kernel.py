@@ -42,7 +42,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-#: Width of the active-set-size groups of the torch path (:data:`unrolled.sbl.iteration._GROUP`).
+#: Width of the active-set-size groups of the torch path (a copy of ``unrolled.sbl.iteration._GROUP``: a global of
+#: another module would not invalidate numba's cache; a test checks they agree).
 GROUP = 4
 
 
