@@ -193,7 +193,8 @@ def test_complex_doa_noiseless_recovery():
     torch.testing.assert_close(res.x, x, atol=1e-2, rtol=0)
 
 
-def test_matches_sklearn_ard():
+@pytest.mark.parametrize("method", ["torch", "numba"])
+def test_matches_sklearn_ard(method):
     """SBL with the MacKay update equals scikit-learn's ARDRegression on an overdetermined problem.
 
     How the two models are matched: ARD's weight precisions lambda_i are 1/gamma_i; its noise precision
@@ -210,7 +211,7 @@ def test_matches_sklearn_ard():
     x[[1, 6, 11]] = torch.tensor([1.5, -2.0, 0.8], dtype=DT)
     y = Phi @ x + 0.1 * torch.randn(60, generator=g, dtype=DT)
     lam = 0.01
-    res = sbl(y, Phi, lam, update="mackay", max_iter=20000, tol=1e-12)
+    res = sbl(y, Phi, lam, update="mackay", max_iter=20000, tol=1e-12, method=method)
     assert bool(res.converged)
     C = 1e12
     ard = ARDRegression(fit_intercept=False, alpha_1=C, alpha_2=C * lam, lambda_1=1e-16, lambda_2=1e-16,
@@ -347,7 +348,8 @@ def test_posterior_active_equals_dense_posterior(complex_):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
-def test_pruned_mackay_matches_sklearn_ard_with_pruning():
+@pytest.mark.parametrize("method", ["torch", "numba"])
+def test_pruned_mackay_matches_sklearn_ard_with_pruning(method):
     """``prune=p`` is ARDRegression's ``threshold_lambda = 1/p``: same coefficients, same pruned atoms.
 
     Matched as in :func:`test_matches_sklearn_ard` (noise precision pinned to 1/lam), but with a reachable
@@ -355,7 +357,7 @@ def test_pruned_mackay_matches_sklearn_ard_with_pruning():
     prob = CorrelatedSparseProblem(n=25, m=60, d=4, noise_std=1e-2, correlated=False, seed=0)
     y, _ = prob.sample(12, torch.Generator().manual_seed(3))
     lam, prune = 1e-4, 1e-4
-    res = sbl(y, prob.Phi, lam, update="mackay", max_iter=5000, tol=1e-12, prune=prune)
+    res = sbl(y, prob.Phi, lam, update="mackay", max_iter=5000, tol=1e-12, prune=prune, method=method)
     assert res.converged.all()
     assert bool(((res.gamma == 0) | (res.gamma >= prune)).all())
     C = 1e12

@@ -70,7 +70,9 @@ def measure(batches=(40, 1000), *, n: int = 25, m: int = 60, d: int = 4, noise_s
             prune: float = 1e-4, em_max_batch: int = 100) -> dict:
     """Run both solvers at each batch size; returns the rows and the ratio rows of ``benchmark all``.
 
-    Two matched pairs per batch size: ``sbl(update='mackay', prune=prune)`` against ``ARDRegression`` with its
+    ``sbl`` runs with its default ``method='auto'`` (the numba kernel for these float64 CPU problems); the batched
+    torch path (``method='torch'``) is timed too, for the table's "sbl torch path s" column. Two matched pairs per
+    batch size: ``sbl(update='mackay', prune=prune)`` against ``ARDRegression`` with its
     default pruning ``threshold_lambda = 1e4 = 1 / prune`` (the same model *and* the same pruning rule: an atom
     leaves once its ``gamma < 1e-4``), and ``sbl(update='mackay')`` without pruning against ``threshold_lambda =
     1e12``. The EM update (slower, monotone) is timed for the strict support accuracy only, at batch sizes up to
@@ -84,8 +86,10 @@ def measure(batches=(40, 1000), *, n: int = 25, m: int = 60, d: int = 4, noise_s
     Phi_np = prob.Phi.cpu().numpy()
     rows, ratios = [], []
     warm = prob.sample(2, torch.Generator().manual_seed(seed))[0]
-    for pr in (None, prune):
-        sbl(warm, prob.Phi, lam, update="mackay", max_iter=3, tol=0.0, prune=pr)
+    how = "numba" if prob.Phi.device.type == "cpu" and prob.Phi.dtype == torch.float64 else "torch"  # sbl's 'auto'
+    for pr in (None, prune):  # also loads (or compiles, in a fresh environment) the numba kernel
+        for method in ("auto", "torch"):
+            sbl(warm, prob.Phi, lam, update="mackay", max_iter=3, tol=0.0, prune=pr, method=method)
     threshold = 1.0 / prune
     for B in batches:
         y, x_true = prob.sample(B, torch.Generator().manual_seed(seed + B))
@@ -101,9 +105,16 @@ def measure(batches=(40, 1000), *, n: int = 25, m: int = 60, d: int = 4, noise_s
             sync(device)
             res[key] = (r.x.cpu().numpy(), time.perf_counter() - t0, float(r.n_iter.double().mean()),
                         int(r.converged.sum()))
+        torch_s = {}
+        if how == "numba":  # the batched torch path on the same problems, for its own row of the table
+            for key, update, pr in runs[:2]:
+                t0 = time.perf_counter()
+                sbl(y, prob.Phi, lam, update=update, max_iter=max_iter, tol=tol, prune=pr, method="torch")
+                torch_s[key] = time.perf_counter() - t0
         pairs = ((f"ARDRegression, default pruning (threshold_lambda {threshold:.0e})", threshold, "pruned",
-                  f"sbl (MacKay, prune {prune:.0e}, batched)"),
-                 ("ARDRegression, no pruning (threshold_lambda 1e12)", 1e12, "unpruned", "sbl (MacKay, no pruning, batched)"))
+                  f"sbl (MacKay, prune {prune:.0e}, {how})"),
+                 ("ARDRegression, no pruning (threshold_lambda 1e12)", 1e12, "unpruned",
+                  f"sbl (MacKay, no pruning, {how})"))
         for label, thr, key, ours in pairs:
             X_ard, t_ard = _ard_loop(Phi_np, Y, lam, thr, tol=ard_tol, max_iter=max_iter)
             x_o, t_o, it_o, conv_o = res[key]
@@ -112,7 +123,7 @@ def measure(batches=(40, 1000), *, n: int = 25, m: int = 60, d: int = 4, noise_s
                    "ard_tol": ard_tol, "acc_ours": _support_accuracy(x_o, X_true, d),
                    "acc_ref": _support_accuracy(X_ard, X_true, d),
                    "acc_em": _support_accuracy(res["em"][0], X_true, d) if "em" in res else None,
-                   "em_s": res["em"][1] if "em" in res else None}
+                   "em_s": res["em"][1] if "em" in res else None, "torch_s": torch_s.get(key)}
             rows.append(row)
             ratios.append(ratio_row(f"SBL {B} problems {n}x{m}, d={d} ({'pruned' if key == 'pruned' else 'no pruning'})",
                                     ours, label + " loop", t_o, t_ard,
@@ -133,10 +144,10 @@ def markdown_table(r: dict) -> str:
     head = (f"SBL {c['n']}x{c['m']}, d={c['d']}, noise std {c['noise_std']} (lam = {c['lam']:.1e} known), tol "
             f"{c['tol']} on the relative change of gamma (ARDRegression tol {c['ard_tol']}, on the l1 change of the "
             f"coefficients); {mach['summary']}")
-    header = ["B", "ours", "reference", "reference s", "ours s", "reference / ours", "mean iter",
+    header = ["B", "ours", "reference", "reference s", "ours s", "reference / ours", "sbl torch path s", "mean iter",
               "rel. diff x median / max", "strict acc ours / ref / EM", "sbl (EM) s"]
     body = [[w["B"], w["ours"], w["reference"], f"{w['reference_s']:.3f}", f"{w['ours_s']:.3f}", f"{w['ratio']:.1f}x",
-             f"{w['ours_iter']:.0f}", f"{w['agreement'][0]:.1e} / {w['agreement'][1]:.1e}",
+             _opt(w.get("torch_s")), f"{w['ours_iter']:.0f}", f"{w['agreement'][0]:.1e} / {w['agreement'][1]:.1e}",
              f"{w['acc_ours']:.3f} / {w['acc_ref']:.3f} / {_opt(w['acc_em'])}", _opt(w["em_s"])] for w in r["rows"]]
     return head + "\n\n" + report_table(header, body)
 

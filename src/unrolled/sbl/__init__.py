@@ -1,6 +1,7 @@
 """Sparse Bayesian learning family (He, Xin, Wipf et al., NIPS 2017).
 
-Correlated dictionaries and DOA arrays (:mod:`.data`) -> batched SBL (:mod:`.solvers`) -> the unrolled
+Correlated dictionaries and DOA arrays (:mod:`.data`) -> batched SBL (:mod:`.solvers`; its compiled CPU
+kernel in :mod:`.sbl_kernel`) -> the unrolled
 LSTM-like SBL net and an IHT-inspired net (:mod:`.nets`) and the gated-feedback recurrent nets plus the
 MaxSparseNet baseline (:mod:`.recurrent`); support decoding and accuracies in :mod:`.metrics`; SBL on a
 net's top-k candidate atoms in :mod:`.screening`; photometric stereo as sparse regression on a rendered scene
