@@ -35,7 +35,8 @@ never enters again), and the same stopping criterion on all ``n`` coordinates.
   (:mod:`unrolled.sparse_coding.lasso_cd`, ``numba.prange`` over chunks of problems): coordinate
   descent on a working set that only grows (support plus the worst violators of :eq:`kkt`),
   with :math:`G_{WW}` gathered once per coordinate that enters it, inner epochs until the
-  restricted violation is below ``0.01`` of the full one (or ``tol / 2``), then the full check
+  restricted violation is below ``0.01`` of the full one (or ``tol / 2``; directly ``tol / 2``
+  once no coordinate outside the working set violates :eq:`kkt`), then the full check
   with :math:`g` recomputed from scratch. The exact sign-pattern polish below exists there too
   (``polish=True``) but is off by default (measured slower, see below).
 * ``method='torch'`` (the default for CUDA tensors; any device): the batched steps 1-4 below,
@@ -119,7 +120,9 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
   what bounds it; polishing only in rounds where the working set stopped growing (no violator
   outside it): epochs 38 -> 20 per problem, but 0.116-0.123 s against 0.108 s (the Cholesky of
   the ~61-atom support costs more than the 18 epochs it saves). Two numba threads on the quiet
-  machine: 0.063 s against 0.113 s (1.8x).
+  machine: 0.063 s against 0.113 s (1.8x). Kept: once step 1 finds no violator outside the
+  working set, that outer iteration solves it to ``tol / 2`` directly (outer iterations 7.15 ->
+  6.25, 0.110-0.112 s against 0.117-0.121 s, two of three alternated runs; the third was noise).
 
 Result, ``python -m unrolled.experiments.bench_lasso_sklearn --threads T`` (the defaults of
 ``unrolled benchmark lasso-vs-sklearn``), three runs per thread setting, load average 4.5-6.1

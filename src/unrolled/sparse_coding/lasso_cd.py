@@ -16,7 +16,8 @@ iteration ``t``:
    :math:`x_i \leftarrow S_{\lambda/G_{ii}}(x_i + g_i/G_{ii})`, and
    :math:`g_W \mathrel{-}= G_{W i}\,\delta` for each coordinate that moved (:math:`|W|` flops),
    until the restricted KKT violation is below ``max(inner_frac * v_t, tol / 2)`` (``v_t``: the
-   problem's full violation at the start of the outer iteration) or ``max_epochs`` epochs.
+   problem's full violation at the start of the outer iteration), or ``tol / 2`` when step 1
+   added nothing (no violator outside :math:`W`), or ``max_epochs`` epochs.
 3. **Polish** (optional): the solution with the sign pattern :math:`s` of the CD iterate on its
    support :math:`S` solves :math:`G_{SS}x_S = c_S - \lambda s` (eq. ``kkt``); a Cholesky
    factorisation solves it and the result is kept when the factorisation is well-posed (pivots
@@ -208,6 +209,8 @@ def _solve_one(G, c, yy, lam, tol, max_outer, ws_size, max_epochs, inner_frac, p
         # 2.-3. coordinate descent on W to tol_cd; with the polish, tighten tol_cd and polish again
         # until W is solved to tol / 2 (a polish that is kept is exact to rounding on its signs)
         tol_cd = max(inner_frac * viol, 0.5 * tol)
+        if add == 0:  # nothing outside W violates eq. kkt: W is complete, solve it to the end
+            tol_cd = 0.5 * tol
         ep = 0
         pol = False
         while ep < max_epochs:
