@@ -37,8 +37,10 @@ never enters again), and the same stopping criterion on all ``n`` coordinates.
   with :math:`G_{WW}` gathered once per coordinate that enters it, inner epochs until the
   restricted violation is below ``0.01`` of the full one (or ``tol / 2``; directly ``tol / 2``
   once no coordinate outside the working set violates :eq:`kkt`), then the full check
-  with :math:`g` recomputed from scratch. The exact sign-pattern polish below exists there too
-  (``polish=True``) but is off by default (measured slower, see below).
+  with :math:`g` recomputed from scratch. The exact sign-pattern polish below (with a
+  feature-sign line search) runs by default only when coordinate descent stalls, every 50
+  epochs short of the inner tolerance (coherent dictionaries, where CD crawls); ``polish=True``
+  polishes every working set (measured slower on well-conditioned problems, see below).
 * ``method='torch'`` (the default for CUDA tensors; any device): the batched steps 1-4 below,
   all problems advanced together with batched tensor products.
 
@@ -174,8 +176,11 @@ METHODS = ("auto", "numba", "torch")
 
 
 def _lasso_numba(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws_size: int, max_epochs: int,
-                 polish: bool, inner_frac: float = 0.01) -> SolverResult:
-    """CPU path: the compiled per-problem kernel of :mod:`unrolled.sparse_coding.lasso_cd` (batched over problems)."""
+                 polish: int, inner_frac: float = 0.01) -> SolverResult:
+    """CPU path: the compiled per-problem kernel of :mod:`unrolled.sparse_coding.lasso_cd` (batched over problems).
+
+    ``polish``: 0 never, 1 when coordinate descent stalls, 2 after every restricted solve.
+    """
     import numba
 
     from unrolled.sparse_coding.lasso_cd import lasso_cd_batch
@@ -259,7 +264,9 @@ def lasso(
         ``'torch'`` method, ``>= 1``.
     polish : bool or None, optional
         Try the exact sign-pattern solve (step 3) after the restricted solves. ``None``: on for
-        ``'torch'``, off for ``'numba'`` (where it was measured slower, see the module docstring).
+        ``'torch'``; for ``'numba'`` only when coordinate descent stalls (every 50 epochs short of
+        the inner tolerance), since polishing every working set was measured slower there;
+        ``False``: never.
     bucket : int, optional
         ``'torch'`` only: working-set sizes are rounded up to a multiple of it, ``>= 1``.
     method : {'auto', 'numba', 'torch'}, optional
@@ -313,7 +320,7 @@ def lasso(
         if yb.device.type != "cpu":
             raise ValueError(f"method='numba' needs CPU tensors, got y on {yb.device}; use method='torch'")
         res = _lasso_numba(yb.detach(), A.detach(), lam, max_iter, tol, 10 if ws_size is None else ws_size,
-                           inner_max_iter, bool(polish))
+                           inner_max_iter, 1 if polish is None else 2 * int(polish))
     else:
         with torch.no_grad():
             res = lasso_torch(yb.detach(), A.detach(), lam, max_iter, tol, 32 if ws_size is None else ws_size,

@@ -18,11 +18,14 @@ iteration ``t``:
    until the restricted KKT violation is below ``max(inner_frac * v_t, tol / 2)`` (``v_t``: the
    problem's full violation at the start of the outer iteration), or ``tol / 2`` when step 1
    added nothing (no violator outside :math:`W`), or ``max_epochs`` epochs.
-3. **Polish** (optional): the solution with the sign pattern :math:`s` of the CD iterate on its
-   support :math:`S` solves :math:`G_{SS}x_S = c_S - \lambda s` (eq. ``kkt``); a Cholesky
-   factorisation solves it and the result is kept when the factorisation is well-posed (pivots
-   above ``pivot_tol`` times the diagonal; duplicated or collinear columns fail here), the
-   signs are :math:`s` and the restricted violation does not grow.
+3. **Polish** (``polish`` 2: whenever step 2 reaches its tolerance, and as 1; 1: when coordinate
+   descent stalls, every ``STALL_EPOCHS`` epochs that did not reach it, as on coherent
+   dictionaries; 0: never): the solution with the sign pattern :math:`s` of the CD iterate on
+   its support :math:`S` solves :math:`G_{SS}x_S = c_S - \lambda s` (eq. ``kkt``), by a
+   Cholesky factorisation that must be well-posed (pivots above ``pivot_tol`` times the
+   diagonal; duplicated or collinear columns fail here). Where signs disagree, a feature-sign
+   line search (:func:`_polish`) moves to the first zero crossing, drops that coordinate and
+   solves again. The result is kept when the restricted violation does not grow.
 4. **Full check**: :math:`g = c - \sum_{j \in S} G_{:j}x_j` recomputed from scratch
    (:math:`|S|\,n` flops) and the normalised violation of eq. ``kkt`` on all ``n``
    coordinates; the problem stops when it is strictly below ``tol``.
@@ -38,6 +41,10 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+#: With ``polish=1`` (on stall), the sign-pattern solve is tried every this many CD epochs that did not
+#: reach the inner tolerance.
+STALL_EPOCHS = 50
 
 
 @njit(cache=True, fastmath=False, nogil=True)
@@ -55,20 +62,20 @@ def _violation(x, g, k, lam):
 
 
 @njit(cache=True, fastmath=False, nogil=True)
-def _polish(Gw, cw, xw, gw, k, lam, pivot_tol, S, U, xs, gs):
-    """Sign-pattern solve on the support of ``xw`` (step 3); updates ``xw``, ``gw`` in place when accepted.
+def _sign_solve(Gw, cw, xt, lam, pivot_tol, S, U, xs):
+    """Solve :math:`G_{SS}x_S = c_S - \\lambda\\,\\mathrm{sign}(x_S)` on the support ``S`` of ``xt``.
 
     Right-looking Cholesky :math:`G_{SS} = U^TU` with ``U`` upper triangular in the rows of the
     buffer ``U``, so that every inner loop is a contiguous axpy (no floating-point reductions,
-    which ``fastmath=False`` cannot vectorise).
+    which ``fastmath=False`` cannot vectorise). Returns the support size, or ``-1`` when a pivot
+    is below ``pivot_tol`` times its diagonal entry (singular or collinear columns).
     """
+    k = xt.shape[0]
     s = 0
     for i in range(k):
-        if xw[i] != 0.0:
+        if xt[i] != 0.0:
             S[s] = i
             s += 1
-    if s == 0:
-        return False
     for a in range(s):  # upper triangle of G_SS
         row = Gw[S[a]]
         for b in range(a, s):
@@ -76,7 +83,7 @@ def _polish(Gw, cw, xw, gw, k, lam, pivot_tol, S, U, xs, gs):
     for j in range(s):
         d = U[j, j]
         if not d > pivot_tol * Gw[S[j], S[j]]:
-            return False
+            return -1
         d = np.sqrt(d)
         inv = 1.0 / d
         U[j, j] = d
@@ -89,7 +96,7 @@ def _polish(Gw, cw, xw, gw, k, lam, pivot_tol, S, U, xs, gs):
                     U[i, b] -= u * U[j, b]
     # U^T z = c_S - lam s (forward, axpy form), then U x = z (backward)
     for i in range(s):
-        xs[i] = cw[S[i]] - lam * np.sign(xw[S[i]])
+        xs[i] = cw[S[i]] - lam * np.sign(xt[S[i]])
     for i in range(s):
         z = xs[i] / U[i, i]
         xs[i] = z
@@ -100,42 +107,70 @@ def _polish(Gw, cw, xw, gw, k, lam, pivot_tol, S, U, xs, gs):
         for b in range(i + 1, s):
             v -= U[i, b] * xs[b]
         xs[i] = v / U[i, i]
-    for i in range(s):
-        if not np.sign(xs[i]) == np.sign(xw[S[i]]):
+    return s
+
+
+@njit(cache=True, fastmath=False, nogil=True)
+def _polish(Gw, cw, xw, gw, k, lam, pivot_tol, S, U, xs, gs, xt):
+    """Sign-pattern solve with a feature-sign line search (step 3); updates ``xw``, ``gw`` in place when kept.
+
+    The solution :math:`x_p` on the support and signs of the iterate minimises the smooth
+    objective of that orthant; where some signs of :math:`x_p` disagree, the iterate moves along
+    the segment towards :math:`x_p` to the first coordinate that reaches zero (the objective
+    decreases along it, being convex and equal to the orthant's quadratic there), that
+    coordinate leaves the support, and the solve is repeated (at most ``k`` times; Lee et al.,
+    2007, "feature-sign search"). The result is kept when its restricted violation of eq.
+    ``kkt`` is not larger than the iterate's.
+    """
+    for i in range(k):
+        xt[i] = xw[i]
+    xt = xt[:k]
+    solved = False
+    s = 0
+    for _ in range(k):
+        s = _sign_solve(Gw, cw, xt, lam, pivot_tol, S, U, xs)
+        if s <= 0:
             return False
+        t = 1.0
+        for i in range(s):  # first zero crossing on the segment xt -> xs
+            v = xt[S[i]]
+            if not np.sign(xs[i]) == np.sign(v):
+                ti = v / (v - xs[i])
+                if ti < t:
+                    t = ti
+        if t >= 1.0:
+            for i in range(s):
+                xt[S[i]] = xs[i]
+            solved = True
+            break
+        for i in range(s):
+            v = xt[S[i]]
+            nv = v + t * (xs[i] - v)
+            if not np.sign(nv) == np.sign(v) or abs(nv) <= 1e-15 * abs(v):
+                nv = 0.0
+            xt[S[i]] = nv
+    if not solved:
+        return False
     # negative gradient on W at the polished point: g = c_W - G_WS x_S
     for i in range(k):
         gs[i] = cw[i]
     for p in range(s):
         row = Gw[S[p]]
-        v = xs[p]
+        v = xt[S[p]]
         for i in range(k):
             gs[i] -= row[i] * v
-    # restricted violation of the polished point (x zero outside S) vs the CD iterate
-    v_new = 0.0
-    p = 0
-    for i in range(k):
-        if p < s and S[p] == i:
-            e = abs(gs[i] - lam * np.sign(xs[p]))
-            p += 1
-        else:
-            e = abs(gs[i]) - lam
-        if e > v_new:
-            v_new = e
-    if not v_new / lam <= _violation(xw, gw, k, lam):
+    if not _violation(xt, gs, k, lam) <= _violation(xw, gw, k, lam):
         return False
     for i in range(k):
-        xw[i] = 0.0
+        xw[i] = xt[i]
         gw[i] = gs[i]
-    for p in range(s):
-        xw[S[p]] = xs[p]
     return True
 
 
 @njit(cache=True, fastmath=False, nogil=True)
 def _solve_one(G, c, yy, lam, tol, max_outer, ws_size, max_epochs, inner_frac, polish, pivot_tol,
                x, hist_obj, hist_crit, hist_ws, hist_ep, hist_pol, Gw, U, W, inW, cand, score, cw, xw, gw, S, xs,
-               gs, g):
+               gs, g, xt):
     """Working-set CD for one problem (steps 1-4); ``x`` (zeros on entry) is written in place.
 
     The arrays after ``hist_pol`` are scratch space of the caller (length ``n``; ``inW`` all
@@ -236,14 +271,20 @@ def _solve_one(G, c, yy, lam, tol, max_outer, ws_size, max_epochs, inner_frac, p
                         gw[b] -= row[b] * delta
             vw = _violation(xw, gw, k, lam)
             if vw < tol_cd:
-                if not polish or vw < 0.5 * tol:
+                if polish < 2 or vw < 0.5 * tol:
                     break
-                if _polish(Gw, cw, xw, gw, k, lam, pivot_tol, S, U, xs, gs):
+                if _polish(Gw, cw, xw, gw, k, lam, pivot_tol, S, U, xs, gs, xt):
                     pol = True
                     vw = _violation(xw, gw, k, lam)
                 if vw < 0.5 * tol:
                     break
                 tol_cd = max(0.1 * min(tol_cd, vw), 0.5 * tol)
+            elif polish >= 1 and ep % STALL_EPOCHS == 0:
+                # slow CD (coherent columns): jump to the solution of the current sign pattern
+                if _polish(Gw, cw, xw, gw, k, lam, pivot_tol, S, U, xs, gs, xt):
+                    pol = True
+                    if _violation(xw, gw, k, lam) < tol_cd:
+                        break
         # 4. full check, gradient from scratch
         for i in range(n):
             x[i] = 0.0
@@ -299,10 +340,11 @@ def lasso_cd_batch(G, C, yy, lam, tol, max_outer, ws_size, max_epochs, inner_fra
         S = np.empty(n, dtype=np.int64)
         xs = np.empty(n, dtype=C.dtype)
         gs = np.empty(n, dtype=C.dtype)
+        xt = np.empty(n, dtype=C.dtype)
         g = np.empty(n, dtype=C.dtype)
         for b in range(t * B // n_chunks, (t + 1) * B // n_chunks):
             it, v, Gw, U = _solve_one(G, C[b], yy[b], lam, tol, max_outer, ws_size, max_epochs, inner_frac, polish,
                                       pivot_tol, X[b], hist_obj[b], hist_crit[b], hist_ws[b], hist_ep[b], hist_pol[b],
-                                      Gw, U, W, inW, cand, score, cw, xw, gw, S, xs, gs, g)
+                                      Gw, U, W, inW, cand, score, cw, xw, gw, S, xs, gs, g, xt)
             n_iter[b] = it
             viol[b] = v

@@ -31,20 +31,18 @@ def _bmv(M: Tensor, v: Tensor) -> Tensor:
     return torch.bmm(M, v.unsqueeze(2)).squeeze(2)
 
 
-def _spectral_bound(Gw: Tensor, n_power: int = 8) -> Tensor:
-    r"""Per-problem estimate of ``||G_WW||_2``: power iteration from a fixed pseudo-random start, times 1.15.
+def _spectral_bound(Gw: Tensor) -> Tensor:
+    r"""Per-problem upper bound :math:`L_W \ge \|G_{WW}\|_2`: the step :math:`1/L_W` is safe for FISTA.
 
-    The margin keeps the step :math:`1/L_W` below :math:`2/\|G_{WW}\|_2` (where the proximal
-    gradient step still converges) even when the power iteration underestimates by 40%.
+    With momentum, FISTA needs a step of at most :math:`1/\|G_{WW}\|_2` (plain proximal gradient
+    tolerates up to :math:`2/\|G\|_2`). Power iteration gives lower bounds only, far off on
+    coherent dictionaries (clustered top eigenvalues; a margin of 1.15 let FISTA diverge to
+    ``|x| ~ 1e163`` on 20 x 100 correlated dictionaries), so the bound is
+    :math:`\min(\|G_{WW}\|_\infty, \|G_{WW}\|_F)`, both valid for any symmetric matrix.
     """
-    gen = torch.Generator(device=Gw.device).manual_seed(0)
-    v = torch.randn(Gw.shape[1], generator=gen, dtype=Gw.dtype, device=Gw.device).expand(Gw.shape[:2])
-    est = torch.ones(Gw.shape[0], dtype=Gw.dtype, device=Gw.device)
-    for _ in range(n_power):
-        w = _bmv(Gw, v)
-        est = torch.linalg.vector_norm(w, dim=1) / torch.linalg.vector_norm(v, dim=1).clamp_min(1e-300)
-        v = w / est.clamp_min(1e-300).unsqueeze(1)
-    return (1.15 * est).clamp_min(torch.finfo(Gw.dtype).tiny)
+    inf_norm = Gw.abs().sum(2).amax(1)
+    fro = torch.linalg.matrix_norm(Gw)
+    return torch.minimum(inf_norm, fro).clamp_min(torch.finfo(Gw.dtype).tiny)
 
 
 def _restricted_fista(Gw: Tensor, cw: Tensor, xw: Tensor, lam: float, L: Tensor, inner_tol: Tensor,
