@@ -35,7 +35,7 @@ never enters again), and the same stopping criterion on all ``n`` coordinates.
   (:mod:`unrolled.sparse_coding.lasso_cd`, ``numba.prange`` over chunks of problems): coordinate
   descent on a working set that only grows (support plus the worst violators of :eq:`kkt`),
   with :math:`G_{WW}` gathered once per coordinate that enters it, inner epochs until the
-  restricted violation is below ``0.01`` of the full one (or ``tol / 2``; directly ``tol / 2``
+  restricted violation is below ``0.03`` of the full one (or ``tol / 2``; directly ``tol / 2``
   once no coordinate outside the working set violates :eq:`kkt`), then the full check
   with :math:`g` recomputed from scratch. The exact sign-pattern polish below (with a
   feature-sign line search) runs by default only when coordinate descent stalls, every 50
@@ -115,9 +115,9 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
   session): time per outer round 15 / 23 / 34 / 30 / 15 / 14 ms (working sets 32, 64, 127, 173,
   ...), and at ``tol`` 1e-2 still 0.092 s of the 0.116 s at 1e-6, so identifying the support,
   not the last digits, is the cost. First working-set size 2 / 4 / 8 / 12 / 32: 0.130 / 0.122 /
-  0.113 / 0.111 / 0.123 s (inner fraction 0.003-0.02 within 4% of 0.01), hence ``ws_size``
-  defaults to 10 for ``'numba'``. Dropped: glmnet-style sweeps over the non-zero coordinates
-  between full sweeps of the working set (0.114-0.122 s against 0.109 s, more epochs); float32
+  0.113 / 0.111 / 0.123 s (inner fraction 0.003-0.02 within 4% of 0.01). Dropped: glmnet-style
+  sweeps over the non-zero coordinates between full sweeps of the working set (0.114-0.122 s
+  against 0.109 s, more epochs); float32
   at equal ``tol`` is only 13% faster (0.096 s vs 0.111 s at 1e-4), so memory traffic is not
   what bounds it; polishing only in rounds where the working set stopped growing (no violator
   outside it): epochs 38 -> 20 per problem, but 0.116-0.123 s against 0.108 s (the Cholesky of
@@ -125,6 +125,14 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
   machine: 0.063 s against 0.113 s (1.8x). Kept: once step 1 finds no violator outside the
   working set, that outer iteration solves it to ``tol / 2`` directly (outer iterations 7.15 ->
   6.25, 0.110-0.112 s against 0.117-0.121 s, two of three alternated runs; the third was noise).
+* growth of the working set (added per outer iteration: ``max(ws_size, r * |supp x|)``), kernel
+  alone, 1000 problems, one thread, load 0.7, min of 5, two alternated passes: r = 1 (celer's
+  doubling) with ``ws_size`` 10: 0.090-0.093 s; r = 0.5 with 15 / 20 / 25 / 30 / 40: 0.079 /
+  0.079-0.083 / 0.083 / 0.088 / 0.092-0.094 s; r = 0 (a constant 20): 0.078-0.079 s; r = 1.5,
+  2: 0.092-0.102 s. Smaller final working sets (83 instead of 90 coordinates on average) make
+  every epoch cheaper, and half the support still grows geometrically on large problems, hence
+  r = 0.5 and ``ws_size`` 20 for ``'numba'``. Then the inner fraction 0.003 / 0.01 / 0.03 / 0.1:
+  0.084-0.086 / 0.080-0.082 / 0.079 / 0.079 s (epochs 42 / 38 / 35 / 32 per problem): 0.03.
 * coherent dictionaries (the SBL family's correlated 20 x 100 dictionary, :math:`\lambda` = 1e-3,
   200 problems): coordinate descent crawls, and with 50 outer x 500 epochs only 62% of the
   problems converged (1.2 s); 5000 epochs per outer iteration: 98%. Polishing when an outer
@@ -183,7 +191,7 @@ METHODS = ("auto", "numba", "torch")
 
 
 def _lasso_numba(y: Tensor, A: Tensor, lam: float, max_iter: int, tol: float, ws_size: int, max_epochs: int,
-                 polish: int, inner_frac: float = 0.01) -> SolverResult:
+                 polish: int, inner_frac: float = 0.03) -> SolverResult:
     """CPU path: the compiled per-problem kernel of :mod:`unrolled.sparse_coding.lasso_cd` (batched over problems).
 
     ``polish``: 0 never, 1 when coordinate descent stalls, 2 after every restricted solve.
@@ -261,7 +269,7 @@ def lasso(
         (the criterion of :func:`~unrolled.sparse_coding.solvers.fista`); a problem is done at
         the first outer iteration where it is strictly below ``tol``.
     ws_size : int or None, optional
-        First working-set size :math:`k_0 \ge 1` (then grown with the support). ``None``: 10 for
+        First working-set size :math:`k_0 \ge 1` (then grown with the support). ``None``: 20 for
         ``'numba'``, 32 for ``'torch'`` (measured, see the module docstring).
     inner_max_iter : int, optional
         Cap per outer iteration on the restricted FISTA iterations (``'torch'``) or the
@@ -326,7 +334,7 @@ def lasso(
     if method == "numba":
         if yb.device.type != "cpu":
             raise ValueError(f"method='numba' needs CPU tensors, got y on {yb.device}; use method='torch'")
-        res = _lasso_numba(yb.detach(), A.detach(), lam, max_iter, tol, 10 if ws_size is None else ws_size,
+        res = _lasso_numba(yb.detach(), A.detach(), lam, max_iter, tol, 20 if ws_size is None else ws_size,
                            inner_max_iter, 1 if polish is None else 2 * int(polish))
     else:
         with torch.no_grad():

@@ -9,9 +9,9 @@ iteration ``t``:
 1. **Working set** :math:`W` (:math:`g = c - Gx`): it only grows, so each row of
    :math:`G_{WW}` is gathered once, when its coordinate enters. It starts empty and each outer
    iteration adds the coordinates outside :math:`W` with :math:`|g_i| > \lambda` (violators of
-   eq. ``kkt``), the ``max(ws_size, |supp x|)`` largest :math:`|g_i| - \lambda` of them when
-   there are more (selected with ``np.partition``): the doubling of celer / skglm, without
-   dropping coordinates.
+   eq. ``kkt``), the ``max(ws_size, |supp x| // 2)`` largest :math:`|g_i| - \lambda` of them when
+   there are more (selected with ``np.partition``): half the doubling of celer / skglm
+   (measured faster: smaller working sets), without dropping coordinates.
 2. **Coordinate descent** on :math:`W` with the block :math:`G_{WW}` in a contiguous buffer:
    :math:`x_i \leftarrow S_{\lambda/G_{ii}}(x_i + g_i/G_{ii})`, and
    :math:`g_W \mathrel{-}= G_{W i}\,\delta` for each coordinate that moved (:math:`|W|` flops),
@@ -190,7 +190,7 @@ def _solve_one(G, c, yy, lam, tol, max_outer, ws_size, max_epochs, inner_frac, p
     outer = 0
     while outer < max_outer:
         # 1. working set: W only grows (so G_WW is gathered once per coordinate, not per outer
-        #    iteration); add the violators of largest |g_i| - lam, at most max(ws_size, |supp x|)
+        #    iteration); add the violators of largest |g_i| - lam, at most max(ws_size, |supp x| // 2)
         nsupp = 0
         nv = 0
         for i in range(n):
@@ -202,7 +202,7 @@ def _solve_one(G, c, yy, lam, tol, max_outer, ws_size, max_epochs, inner_frac, p
                     cand[nv] = i
                     score[nv] = e
                     nv += 1
-        add = min(nv, max(ws_size, nsupp), n - k)
+        add = min(nv, max(ws_size, nsupp // 2), n - k)
         k_old = k
         if add == nv:
             for a in range(nv):
