@@ -183,8 +183,15 @@ class PALMIteration(Iteration):
         self.gram = bool(gram)
 
     def update_s(self, X: Tensor, A: Tensor, S: Tensor, params: Mapping[str, Any]) -> Tensor:
-        """The S-update of kind :attr:`s_update`."""
+        """The S-update of kind :attr:`s_update` (from the Gram matrices with ``gram=True``)."""
         kind = self.s_update
+        if self.gram and kind in ("explicit", "ista-llt"):
+            At = A.transpose(-2, -1)
+            AtA, AtX = At @ A, At @ X
+            if kind == "explicit":  # lipschitz_s from the same Gram
+                step = palm_step_size(torch.linalg.eigvalsh(AtA.detach())[..., -1])
+                return s_gradient_step_gram(AtX, AtA, S, step, params["lam"] * step)
+            return s_gradient_step_gram(AtX, AtA, S, params["gamma_s"], params["theta"])
         if kind == "explicit":
             return s_step(X, A, S, params["lam"], lipschitz_s(A.detach()))
         if kind == "ista-llt":
@@ -197,6 +204,14 @@ class PALMIteration(Iteration):
 
     def update_a(self, X: Tensor, A: Tensor, S: Tensor, params: Mapping[str, Any], scale: float = 1.0) -> Tensor:
         """The A-update of kind :attr:`a_update` (with the new ``S``); ``scale`` multiplies a learned step."""
+        if self.gram and self.a_update in ("explicit", "ista-ll"):
+            St = S.transpose(-2, -1)
+            SSt, XSt = S @ St, X @ St
+            if self.a_update == "explicit":  # lipschitz_a from the same Gram
+                gamma = palm_step_size(torch.linalg.eigvalsh(SSt.detach())[..., -1])
+            else:
+                gamma = params["gamma_a"] * scale
+            return a_gradient_step_gram(XSt, SSt, A, gamma)
         if self.a_update == "explicit":
             # PALM's step from the current Lipschitz constant, treated as a constant (not differentiated).
             return a_step(X, A, S, lipschitz_a(S.detach()))
@@ -214,34 +229,8 @@ class PALMIteration(Iteration):
 
     def step(self, k: int, state: State, data: Data, params: Mapping[str, Any]) -> State:
         X = data["X"]
-        if self.gram:
-            return self._step_gram(X, state["A"], state["S"], params, data.get("a_step_scale", 1.0))
         S = self.update_s(X, state["A"], state["S"], params)
         A = self.update_a(X, state["A"], S, params, data.get("a_step_scale", 1.0))
-        return {"A": A, "S": S}
-
-    def _step_gram(self, X: Tensor, A: Tensor, S: Tensor, params: Mapping[str, Any], scale: float) -> State:
-        """:meth:`step` with the gradients of the gradient-step kinds from the Gram matrices (``gram=True``)."""
-        if self.s_update in ("explicit", "ista-llt"):
-            AtA = A.transpose(-2, -1) @ A  # the Gram of lipschitz_s, computed once
-            AtX = A.transpose(-2, -1) @ X
-            if self.s_update == "explicit":
-                step = palm_step_size(torch.linalg.eigvalsh(AtA.detach())[..., -1])
-                S = s_gradient_step_gram(AtX, AtA, S, step, params["lam"] * step)
-            else:
-                S = s_gradient_step_gram(AtX, AtA, S, params["gamma_s"], params["theta"])
-        else:
-            S = self.update_s(X, A, S, params)
-        if self.a_update in ("explicit", "ista-ll"):
-            St = S.transpose(-2, -1)
-            SSt, XSt = S @ St, X @ St
-            if self.a_update == "explicit":
-                gamma = palm_step_size(torch.linalg.eigvalsh(SSt.detach())[..., -1])
-            else:
-                gamma = params["gamma_a"] * scale
-            A = a_gradient_step_gram(XSt, SSt, A, gamma)
-        else:
-            A = self.update_a(X, A, S, params, scale)
         return {"A": A, "S": S}
 
     def readout(self, state: State, data: Data) -> Tensor:
