@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from unrolled.graph import solvers
+from unrolled.graph import polish
 from unrolled.graph.data import GraphDiffusionProblem
 from unrolled.graph.iteration import deconvolution_data
 from unrolled.graph.operators import apply_Z, deconvolution_objective
@@ -121,7 +121,7 @@ def test_a_rejected_candidate_leaves_the_iterates_untouched(monkeypatch):
     polish=False exactly, and nothing is reported polished."""
     prob, Y = _problems(20, 1)
     plain = admm(Y, prob.S, V=prob.V, tol=1e-7, max_iter=1500, polish=False)
-    real = solvers.polish_filter
+    real = polish.polish_filter
 
     def perturbed(Yt, V, zero, c):
         g, ok = real(Yt, V, zero, c)
@@ -129,11 +129,11 @@ def test_a_rejected_candidate_leaves_the_iterates_untouched(monkeypatch):
         shift[:, 0], shift[:, 1] = 1e-2, -1e-2  # keeps 1^T g = c
         return g + shift, ok
 
-    monkeypatch.setattr(solvers, "polish_filter", perturbed)
+    monkeypatch.setattr(polish, "polish_filter", perturbed)
     res = admm(Y, prob.S, V=prob.V, tol=1e-7, max_iter=1500)
     assert not res.polished.any()
     assert torch.equal(res.x, plain.x) and torch.equal(res.g, plain.g) and torch.equal(res.n_iter, plain.n_iter)
-    monkeypatch.setattr(solvers, "polish_filter", real)
+    monkeypatch.setattr(polish, "polish_filter", real)
     polished = admm(Y, prob.S, V=prob.V, tol=1e-7, max_iter=1500)
     assert polished.polished.any() and (polished.n_iter <= plain.n_iter).all()
 

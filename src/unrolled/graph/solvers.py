@@ -88,10 +88,9 @@ from unrolled.graph.operators import (
     check_normaliser,
     deconvolution_objective,
     gamma_inverse,
-    per_problem,
     sources_from_filter,
 )
-from unrolled.graph.polish import ZERO_RTOL, certify, dual_candidate, polish_filter, zero_set_gram
+from unrolled.graph.polish import PolishedIteration, certify, dual_candidate, polish_filter
 
 __all__ = [
     "ADMMResult",
@@ -253,81 +252,6 @@ class _TestedEvery(GraphADMMIteration):
         return self.inner.criterion(new, {"q": new["q_prev"]}, data, params)
 
 
-class _Polished(GraphADMMIteration):
-    """``inner``'s steps, and after the step that completes each ``polish_every``-th ADMM iteration, the polish.
-
-    ``inner`` is the ADMM step or :class:`_TestedEvery` (``per_step`` ADMM iterations per step). The state also
-    carries ``gap`` ``(B,)``: the certified gap of a problem whose polished point was accepted at this step
-    (``inf`` otherwise); :meth:`criterion` is that gap there (below ``tol``, so the problem stops), the inner
-    criterion elsewhere.
-    """
-
-    def __init__(self, inner: GraphADMMIteration, c: float, tol: float, polish_every: int, per_step: int = 1,
-                 dual_steps: int = 20):
-        super().__init__(inner.output, atol=inner.atol)
-        self.inner, self.c, self.tol, self.polish_every, self.per_step = inner, c, tol, polish_every, per_step
-        self.dual_steps = dual_steps
-
-    def init(self, data, params):
-        state = self.inner.init(data, params)
-        state["gap"] = torch.full_like(state["g"][:, 0], float("inf"))
-        return state
-
-    def step(self, k, state, data, params):
-        new = self.inner.step(k, state, data, params)
-        before, after = k * self.per_step, (k + 1) * self.per_step
-        if after // self.polish_every > before // self.polish_every:
-            return self._polish(new, data, params)
-        new["gap"] = torch.full_like(new["g"][:, 0], float("inf"))
-        return new
-
-    def _polish(self, state, data, params):
-        """Replace the problems whose polished point is certified ``tol``-optimal by that point (no host sync)."""
-        Yt, z, V = data["Yt"], data["z"], data["V"]
-        x = state["x"]
-        zero = x == 0
-        g, ok = polish_filter(Yt, V, zero, self.c)
-        Zg = apply_Z(V, Yt, g)
-        # the dual may move on ADMM's zero set and where the polished sources vanish (to rounding)
-        free = zero | (Zg.abs() <= ZERO_RTOL * Zg.abs().amax(dim=(-2, -1), keepdim=True))
-        lam0 = state["lam"] * per_problem(1.0 / params["tau"], 3)  # ADMM's multiplier (scaled form * rho_l)
-        sign = torch.sign(x)
-        # two candidates: nu free with ADMM's signs (near ADMM's multiplier), and nu at the polished objective
-        # with the polished signs (strong duality, exact when the polish found the vertex); the smaller
-        # certified gap is kept
-        G = zero_set_gram(V, Yt, free.to(Yt.dtype))
-        best = certify(Yt, z, V, g, dual_candidate(Yt, V, free, sign, lam0, self.dual_steps, gram=G), self.c)
-        nu_p = Zg.abs().sum(dim=(-2, -1)) / self.c
-        other = certify(Yt, z, V, g, dual_candidate(Yt, V, free, torch.sign(Zg), lam0, self.dual_steps, nu=nu_p,
-                                                    null=g, gram=G), self.c)
-        pick = other[0] < best[0]
-        best = tuple(torch.where(pick.view(-1, *([1] * (a.dim() - 1))), b, a) for a, b in zip(best, other))
-        gap, g, Zg, lam, nu = best
-        ok = ok & (gap < self.tol)
-        # the certified point in the step's variables (algorithm_values, scaled form: lam_state = lam / rho_l,
-        # and the ADMM multiplier of 1^T g = c is -nu, from Z^T lam + mu 1 = 0)
-        rho_l = 1.0 / params["tau"]
-        x = Zg * (~free).to(Zg.dtype)
-        lam_s = lam / per_problem(rho_l, 3)
-        mu = torch.zeros_like(state["mu"])
-        mu[:, 0] = -nu / rho_l
-        cand = {"g": g, "Zg": Zg, "x": x, "lam": lam_s, "mu": mu, "q": apply_Zt(V, Yt, x),
-                "u": apply_Zt(V, Yt, lam_s)}
-        out = {}
-        for key, t in state.items():
-            if key in cand:
-                sel = ok.view(-1, *([1] * (t.dim() - 1)))
-                out[key] = torch.where(sel, cand[key], t)
-            else:
-                out[key] = t
-        out["gap"] = torch.where(ok, gap, torch.full_like(gap, float("inf")))
-        return out
-
-    def criterion(self, new, old, data, params):
-        crit = self.inner.criterion(new, old, data, params)
-        return torch.where(torch.isfinite(new["gap"]), new["gap"], crit)
-
-
 def admm(
     Y: Tensor,
     S: Tensor,
@@ -461,14 +385,14 @@ def admm(
     params = algorithm_values(rl, rm, c, n_nodes=N, dtype=Yb.dtype, device=Yb.device)
     polishing = polish and tol > 0
     if check_every == 1:
-        it = _Polished(iteration, c, tol, polish_every) if polishing else iteration
+        it = PolishedIteration(iteration, c, tol, polish_every) if polishing else iteration
         res = solve(it, data, params, max_iter=max_iter, tol=tol, callback=callback)
         n_iter = res.n_iter
     else:
         blocks = -(-max_iter // check_every)
         it = _TestedEvery(iteration, check_every, max_iter)
         if polishing:
-            it = _Polished(it, c, tol, polish_every, per_step=check_every)
+            it = PolishedIteration(it, c, tol, polish_every, per_step=check_every)
         res = solve(it, data, params, max_iter=blocks, tol=tol)
         n_iter = (res.n_iter * check_every).clamp_max(max_iter)
     x, g, conv = res.x, res.state["g"], res.converged
