@@ -98,8 +98,8 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
   0.45-0.47 s for 0.01 (fewer full checks, each :math:`|S|\,n` flops, without over-solving a
   working set that still misses coordinates);
 * the polish (right-looking Cholesky on the support, exact KKT 1e-14 instead of 1e-6) cut the
-  outer iterations from 5.9 to 3.9 but doubled the time (6.0-6.9x instead of 10-13x), so it is
-  off by default for ``'numba'``;
+  outer iterations from 5.9 to 3.9 but doubled the time (6.0-6.9x instead of 10-13x), so
+  ``'numba'`` polishes only when coordinate descent stalls (see the coherent dictionaries below);
 * two numba threads did not beat one on this loaded machine (9.7-9.9x vs 10.0-13.1x);
 * tried and dropped (kernel alone, old and new alternately in one process, 1000 problems,
   load average 3): storing :math:`1/G_{ii}` and skipping zero coordinates with
