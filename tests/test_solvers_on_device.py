@@ -35,10 +35,6 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _to(x, device):
-    return x.to(device) if isinstance(x, torch.Tensor) else x
-
-
 def _same(got: torch.Tensor, ref: torch.Tensor, tol: float = 1e-8) -> None:
     assert got.device.type == torch.device(DEVICE).type, "result left the device"
     got = got.cpu()
