@@ -310,3 +310,19 @@ def test_feature_sign_polish_drops_a_coordinate_of_the_wrong_sign():
     assert xw[2] == 0.0
     np.testing.assert_allclose(xw, ref, atol=1e-8)
     np.testing.assert_allclose(gw, cw - Gw @ xw, atol=1e-12)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_working_set_selection_finds_the_kth_largest_score(ties):
+    """The quickselect of the working-set step against a sort, with ties and at both ends (k = 1 and k = nv):
+    an off-by-one in the target position or a swapped comparison gives another order statistic."""
+    from unrolled.sparse_coding.lasso_cd import _kth_largest
+
+    rng = np.random.default_rng(3)
+    for _ in range(400):
+        nv = int(rng.integers(1, 70))
+        a = rng.integers(0, 4, nv).astype(float) if ties else rng.random(nv)
+        for kk in {1, nv, int(rng.integers(1, nv + 1))}:
+            b = np.concatenate([a, [np.inf, -np.inf]])  # entries past nv must be ignored
+            assert _kth_largest(b, nv, kk) == np.sort(a)[::-1][kk - 1]
+            np.testing.assert_array_equal(np.sort(b[:nv]), np.sort(a))  # a permutation, nothing lost
