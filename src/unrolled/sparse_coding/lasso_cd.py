@@ -236,17 +236,15 @@ def _solve_one(G, c, yy, lam, tol, max_outer, ws_size, max_epochs, inner_frac, p
     while outer < max_outer:
         # 1. working set: W only grows (so G_WW is gathered once per coordinate, not per outer
         #    iteration); add the violators of largest |g_i| - lam, at most max(ws_size, |supp x| // 2)
-        nsupp = 0
+        nsupp = 0  # x is zero outside W, and xw holds x on W here
+        for a in range(k):
+            nsupp += xw[a] != 0.0
         nv = 0
-        for i in range(n):
-            if x[i] != 0.0:
-                nsupp += 1
-            elif not inW[i]:
-                e = abs(g[i]) - lam
-                if e > 0.0:
-                    cand[nv] = i
-                    score[nv] = e
-                    nv += 1
+        for i in range(n):  # branch-free compaction of the violators outside W (measured 10% of the time)
+            e = abs(g[i]) - lam
+            cand[nv] = i
+            score[nv] = e
+            nv += (e > 0.0) & (not inW[i])
         add = min(nv, max(ws_size, nsupp // 2), n - k)
         k_old = k
         if add == nv:
