@@ -141,22 +141,34 @@ absolute times are inflated and noisy; ratios were measured side by side in one 
   the benchmark problems. (The torch path diverged there, see
   :func:`~unrolled.sparse_coding.lasso_torch._spectral_bound`.)
 
-Result, ``python -m unrolled.experiments.bench_lasso_sklearn --threads T`` (the defaults of
-``unrolled benchmark lasso-vs-sklearn``), three runs per thread setting, load average 4.5-6.1
-on the 2 CPUs; every solver at the same objective, max :math:`(F - F^*)/F^*` 4.8e-14 for
-``lasso``, 1.7e-11 for the sklearn loop, 2.2e-7 for skglm:
+* where the kernel's time goes (later session, one thread, 1000 problems, each part measured as
+  the extra time when that part runs twice): coordinate-descent sweeps 27 ms (2559 coordinate
+  visits per problem, about 10 ns each, half of them in the last, complete working set), the
+  scan for violators outside the working set 13 ms (branchy: mispredictions), the full checks
+  12 ms (:math:`\sum_t |S_t|\,n` flops), the selection by ``np.partition`` up to 10 ms, the
+  restricted violations 4 ms, the gathers of :math:`G_{WW}` 3.5 ms. Kept (0.089 -> 0.069 s):
+  no row views in the hot loops (a view is a new reference-counted array object, 8%), a
+  branch-free scan (10%), an in-place quickselect (3-5%), ``1 / G_ii`` stored (2%). Dropped:
+  blocked updates of 2, 4 or 8 coordinates with one fused update of :math:`g_W` (10-40% slower);
+  the next coordinate's gradient carried in a register (no change); sweeps alternating in
+  direction (55 instead of 35 epochs); ``fastmath`` contractions (1-5%, not worth giving up
+  IEEE semantics); a polish of the complete working set once coordinate descent is within
+  0.1 / 0.01 / 0.001 of its start (epochs 35 -> 24-31, but 0.091-0.093 s against 0.072 s: the
+  Cholesky of a 60-atom support costs about 20 us, 2000 coordinate visits).
 
-* one thread (torch and numba): ``lasso`` 0.31-0.47 s, i.e. 10.7x / 16.3x / 13.6x the sklearn
-  loop (4.8-6.4 s), 16.5-19.9x the skglm loop, 10-12x ``method='torch'`` (3.9-5.1 s) and
-  44-50x ``fista`` (15.6-21.1 s, 310 iterations);
-* two threads (numba's default here): ``lasso`` 0.55-0.82 s, 5.2-8.9x the sklearn loop: with
-  four other jobs on the two CPUs the second thread only oversubscribes them.
+Result (``docs/results/solver-benchmarks/results.md``; ``unrolled benchmark lasso-vs-sklearn
+--threads T`` and ``unrolled benchmark all --threads T``, the machine otherwise idle, every solver at
+the same objective: max :math:`(F - F^*)/F^*` 1.8e-14 for ``lasso``, 1.7e-11 for the sklearn loop,
+2.2e-7 for skglm):
 
-So on this shared machine the issue's 20x is not reached (10.7-16.3x with one thread). The
-time left is not in what the iteration counts measure: fewer epochs or outer iterations (above)
-did not make it faster, and float32 inputs (half the bytes, twice the SIMD width) were only 15%
-faster (0.34 s against 0.39-0.41 s, objective within 5e-10 of the float64 solution at
-``tol=1e-4``).
+* two threads (numba's default on the 2-CPU benchmark machine): 19.9-29.0x the sklearn loop over
+  four runs (median 24x), 33-43x the skglm loop: the issue's 20x is reached with both cores;
+* one thread: 13.9-16.5x the sklearn loop over five runs, 22-26x the skglm loop; the kernel
+  of the previous session's tree, side by side on the same machine, gave 10.5x.
+
+Earlier, on the shared machine under load average 4.5-6.1, one thread gave 10.7-16.3x and two
+threads only 5.2-8.9x (the second thread oversubscribed the two CPUs), so the thread setting
+matters more than any change above on a busy machine (``--threads``, ``numba.set_num_threads``).
 
 Notes
 -----
