@@ -326,3 +326,18 @@ def test_working_set_selection_finds_the_kth_largest_score(ties):
             b = np.concatenate([a, [np.inf, -np.inf]])  # entries past nv must be ignored
             assert _kth_largest(b, nv, kk) == np.sort(a)[::-1][kk - 1]
             np.testing.assert_array_equal(np.sort(b[:nv]), np.sort(a))  # a permutation, nothing lost
+
+
+def test_numba_working_set_grows_with_the_support():
+    """From a first working set of 2, each outer iteration adds max(2, |supp x| // 2) violators (module docstring),
+    so supports of 86-124 atoms are reached in about 15 outer iterations (history 2, 4, 6, 9, 13, 19, 28, ...); a
+    growth that ignored the support (+2 per iteration) needs about 50 and hits max_iter."""
+    prob = SparseCodingProblem(m=250, n=500, p=0.14, snr_db=40.0, seed=4)
+    y, _ = prob.sample(4, torch.Generator().manual_seed(5))
+    res = lasso(y.double(), prob.A.double(), 0.05, ws_size=2, method="numba")
+    assert bool(res.converged.all())
+    assert int((res.x != 0).sum(1).min()) >= 80
+    assert int(res.n_iter.max()) <= 20
+    ws = res.history["ws_size"]
+    assert ws[0] == 2
+    assert ws[8] >= 40  # +2 per outer iteration would give 18
