@@ -161,8 +161,9 @@ Result (``docs/results/solver-benchmarks/results.md``; ``unrolled benchmark lass
 the same objective: max :math:`(F - F^*)/F^*` 1.8e-14 for ``lasso``, 1.7e-11 for the sklearn loop,
 2.2e-7 for skglm):
 
-* two threads (numba's default on the 2-CPU benchmark machine): 19.9-29.0x the sklearn loop over
-  four runs (median 24x), 33-43x the skglm loop: the issue's 20x is reached with both cores;
+* two threads (numba's default on the 2-CPU benchmark machine): 18.4-29.0x the sklearn loop over
+  seven runs (median 23x, five at 20x or more), 31-43x the skglm loop: the issue's 20x is reached
+  with both cores at the median;
 * one thread: 13.9-16.5x the sklearn loop over five runs, 22-26x the skglm loop; the kernel
   of the previous session's tree, side by side on the same machine, gave 10.5x.
 
