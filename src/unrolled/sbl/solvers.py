@@ -205,7 +205,7 @@ def sbl(
         gamma = gamma0.detach().to(device=Phi.device, dtype=real).expand(B, m).clone()
     if prune is not None:  # to a float here; SBLIteration refuses it with update='lstm'
         prune = check_positive("prune", prune)
-    mu = default_mu(Phi) if mu is None else check_positive("mu", mu)
+    mu = None if mu is None else check_positive("mu", mu)  # the step of the LSTM form (torch path only)
     unsupported = _kernel_unsupported(yb, Phi, update, callback)
     if method == "numba" and unsupported:
         raise ValueError(f"method='numba' does not support {unsupported}; use method='torch' (or 'auto')")
@@ -215,6 +215,7 @@ def sbl(
         if single:
             return SBLResult(x=x[0], n_iter=n_iter[0], converged=converged[0], history=history, gamma=gamma[0])
         return SBLResult(x=x, n_iter=n_iter, converged=converged, history=history, gamma=gamma)
+    mu = default_mu(Phi) if mu is None else mu
     res = run_sbl(yb, Phi, lam, update, gamma, mu, max_iter=max_iter, tol=tol, callback=callback, readout="gamma",
                   prune=prune)
     x, gamma = res.state["mean"], res.state["gamma"]

@@ -66,14 +66,19 @@ A_KINDS = ("explicit", "ista-ll", "none")
 
 
 # --------------------------------------------------------------------------- helpers
+def gram_norm(M: Tensor) -> Tensor:
+    """``||M||_2`` per problem, ``(B,)``, of a symmetric PSD ``M`` ``(B, n, n)``: its largest eigenvalue."""
+    return torch.linalg.eigvalsh(M)[..., -1]
+
+
 def lipschitz_s(A: Tensor) -> Tensor:
     """``L_S = ||A^T A||_2`` per problem, ``(B,)`` (largest eigenvalue of the ``n x n`` Gram matrix)."""
-    return torch.linalg.eigvalsh(A.transpose(-2, -1) @ A)[..., -1]
+    return gram_norm(A.transpose(-2, -1) @ A)
 
 
 def lipschitz_a(S: Tensor) -> Tensor:
     """``L_A = ||S S^T||_2`` per problem, ``(B,)``."""
-    return torch.linalg.eigvalsh(S @ S.transpose(-2, -1))[..., -1]
+    return gram_norm(S @ S.transpose(-2, -1))
 
 
 def palm_step_size(L: Tensor) -> Tensor:
@@ -189,7 +194,7 @@ class PALMIteration(Iteration):
             At = A.transpose(-2, -1)
             AtA, AtX = At @ A, At @ X
             if kind == "explicit":  # lipschitz_s from the same Gram
-                step = palm_step_size(torch.linalg.eigvalsh(AtA.detach())[..., -1])
+                step = palm_step_size(gram_norm(AtA.detach()))
                 return s_gradient_step_gram(AtX, AtA, S, step, params["lam"] * step)
             return s_gradient_step_gram(AtX, AtA, S, params["gamma_s"], params["theta"])
         if kind == "explicit":
@@ -208,7 +213,7 @@ class PALMIteration(Iteration):
             St = S.transpose(-2, -1)
             SSt, XSt = S @ St, X @ St
             if self.a_update == "explicit":  # lipschitz_a from the same Gram
-                gamma = palm_step_size(torch.linalg.eigvalsh(SSt.detach())[..., -1])
+                gamma = palm_step_size(gram_norm(SSt.detach()))
             else:
                 gamma = params["gamma_a"] * scale
             return a_gradient_step_gram(XSt, SSt, A, gamma)

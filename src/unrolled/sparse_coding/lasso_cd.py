@@ -10,7 +10,7 @@ iteration ``t``:
    :math:`G_{WW}` is gathered once, when its coordinate enters. It starts empty and each outer
    iteration adds the coordinates outside :math:`W` with :math:`|g_i| > \lambda` (violators of
    eq. ``kkt``), the ``max(ws_size, |supp x| // 2)`` largest :math:`|g_i| - \lambda` of them when
-   there are more (selected with ``np.partition``): half the doubling of celer / skglm
+   there are more (selected by an in-place quickselect, :func:`_kth_largest`): half the doubling of celer / skglm
    (measured faster: smaller working sets), without dropping coordinates.
 2. **Coordinate descent** on :math:`W` with the block :math:`G_{WW}` in a contiguous buffer:
    :math:`x_i \leftarrow S_{\lambda/G_{ii}}(x_i + g_i/G_{ii})`, and
