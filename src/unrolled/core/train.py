@@ -8,14 +8,13 @@ NaN/divergence guard; tqdm progress bars; and data-parallel training with
 ``torch.distributed`` (DDP) when the process is launched under ``torchrun``.
 
 Checkpointing (the run's fingerprint, writing and resuming the training state) is in
-:mod:`unrolled.core.checkpoint`, the NaN/divergence guard in :mod:`unrolled.core.divergence`, the result and
-error types in :mod:`unrolled.core.train_result`.
+:mod:`unrolled.core.checkpoint`, the NaN/divergence guard in :mod:`unrolled.core.divergence`, the argument
+checks in :mod:`unrolled.core.train_options`, the result and error types in :mod:`unrolled.core.train_result`.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from pathlib import Path
 from typing import Callable
@@ -26,11 +25,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from unrolled.core.checkpoint import CHECKPOINT_FILE, CheckpointMixin
-from unrolled.core.data_sources import as_data_source, is_part, part_index, part_len, part_to
+from unrolled.core.data_sources import as_data_source, part_index, part_len, part_to
 from unrolled.core.distributed import init_distributed_from_env
 from unrolled.core.divergence import DivergenceGuardMixin, _non_finite
 from unrolled.core.ekf import EKF
 from unrolled.core.stages import Stage, end_to_end
+from unrolled.core.train_options import (ON_MISMATCH, OPTIMIZERS, SCHEDULES, optimizer_class,
+                                         check_stage_time_weights, check_trainer_options)
 from unrolled.core.train_result import CheckpointMismatchError, TrainingDivergedError, TrainResult
 from unrolled.core.unrolled_net import UnrolledNet
 
@@ -38,17 +39,6 @@ from unrolled.core.unrolled_net import UnrolledNet
 # result and error types in unrolled.core.train_result; they are re-exported here (the import paths of unrolled.core.train keep working).
 __all__ = ["Trainer", "TrainResult", "TrainingDivergedError", "CheckpointMismatchError", "CHECKPOINT_FILE",
            "SCHEDULES", "ON_MISMATCH", "OPTIMIZERS"]
-
-SCHEDULES = ("constant", "cosine", "linear")
-ON_MISMATCH = ("error", "restart", "resume")
-#: ``optimizer=`` names; EKF steps on the outputs and targets, not on gradients (see :class:`Trainer`).
-OPTIMIZERS = ("adam", "sgd", "ekf")
-
-
-def _optimizer_class(name: str) -> type:
-    """Looked up at call time (so a patched ``torch.optim.Adam`` is the one used)."""
-    return {"adam": torch.optim.Adam, "sgd": torch.optim.SGD, "ekf": EKF}[name]
-
 
 class Trainer(CheckpointMixin, DivergenceGuardMixin):
     """Train any model by minimising ``loss_fn(model(inputs), targets)``.
@@ -183,52 +173,15 @@ class Trainer(CheckpointMixin, DivergenceGuardMixin):
         optimizer: str = "adam",
         optimizer_options: dict | None = None,
     ):
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-        for name, value in (("batch_size", batch_size), ("val_every", val_every), ("val_batch_size", val_batch_size),
-                            ("checkpoint_every", checkpoint_every)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if grad_clip is not None and not (isinstance(grad_clip, numbers.Real) and math.isfinite(grad_clip)
-                                          and grad_clip > 0):
-            raise ValueError(f"grad_clip must be None or a finite number > 0, got {grad_clip!r}")
-        if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(time_limit, numbers.Real)
-                                       or not time_limit > 0):
-            raise ValueError(f"time_limit must be None or a number of seconds > 0, got {time_limit!r}")
-        if not (isinstance(divergence_factor, numbers.Real) and divergence_factor > 1):
-            raise ValueError(f"divergence_factor must be a number > 1 (a multiple of the first validation loss), "
-                             f"got {divergence_factor!r}")
-        if on_mismatch not in ON_MISMATCH:
-            raise ValueError(f"on_mismatch must be one of {ON_MISMATCH}, got {on_mismatch!r}")
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-        options = dict(optimizer_options or {})
-        try:  # bad options fail here, before any work
-            _optimizer_class(optimizer)([torch.zeros(1, requires_grad=True)], lr=1.0, **options)
-        except TypeError as err:
-            raise ValueError(f"optimizer_options {options} do not fit optimizer={optimizer!r}: {err}") from None
-        if optimizer == "ekf" and grad_clip is not None:
-            raise ValueError("grad_clip does not apply to optimizer='ekf' (it uses no gradient of the loss)")
-        if fingerprint is not None and not isinstance(fingerprint, dict):
-            raise ValueError(f"fingerprint must be a dict of JSON-serialisable settings, got {type(fingerprint).__name__}")
-        if not callable(loss_fn):
-            raise ValueError(f"loss_fn must be callable as loss_fn(prediction, target), got {loss_fn!r}")
-        if not (isinstance(val_data, (tuple, list)) and len(val_data) == 2 and all(is_part(t) for t in val_data)):
-            raise ValueError("val_data must be an (inputs, targets) pair of tensors (or of tuples of tensors)")
+        options = check_trainer_options(
+            loss_fn=loss_fn, val_data=val_data, schedule=schedule, batch_size=batch_size, val_every=val_every,
+            val_batch_size=val_batch_size, checkpoint_every=checkpoint_every, grad_clip=grad_clip,
+            time_limit=time_limit, divergence_factor=divergence_factor, on_mismatch=on_mismatch, optimizer=optimizer,
+            optimizer_options=optimizer_options, fingerprint=fingerprint)
         self.stages = list(stages) if stages is not None else end_to_end(lr, max_steps, patience)
         if not self.stages:
             raise ValueError("stages must not be empty")
-        if stage_time_weights is not None:
-            weights = list(stage_time_weights)
-            if time_limit is None:
-                raise ValueError("stage_time_weights shares time_limit among the stages: set time_limit too")
-            if len(weights) != len(self.stages) or not all(
-                    isinstance(w, numbers.Real) and not isinstance(w, bool) and math.isfinite(w) and w > 0
-                    for w in weights):
-                raise ValueError(f"stage_time_weights must be {len(self.stages)} finite numbers > 0 (one per "
-                                 f"stage), got {stage_time_weights!r}")
-            stage_time_weights = [float(w) for w in weights]
-        self.stage_time_weights = stage_time_weights
+        self.stage_time_weights = check_stage_time_weights(stage_time_weights, time_limit, len(self.stages))
         if any(s.active_layers is not None for s in self.stages) and not isinstance(model, UnrolledNet):
             raise ValueError("stages with active_layers need an UnrolledNet model")
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -326,7 +279,7 @@ class Trainer(CheckpointMixin, DivergenceGuardMixin):
         groups: dict[float, list[nn.Parameter]] = {}
         for p in params:
             groups.setdefault(getattr(p, "lr_scale", 1.0), []).append(p)
-        self.optimizer = _optimizer_class(self.optimizer_name)(
+        self.optimizer = optimizer_class(self.optimizer_name)(
             [{"params": ps, "lr": stage.lr * s, "lr_scale": s} for s, ps in sorted(groups.items())],
             **self.optimizer_options,
         )
